@@ -1,0 +1,150 @@
+"""The ``dialog`` command: chat with the engine, or watch the demo. Reads DIALOG_* variables here only."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from dialog import embedded
+from dialog.calendar.memory import InMemoryCalendar
+from dialog.engine import Engine
+from dialog.errors import DialogError
+from dialog.results import Reply
+from dialog.store.keys import DEFAULT_TTL_SECONDS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.run(args)
+        return result
+    except DialogError as exc:
+        print(f"dialog: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dialog", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chat = sub.add_parser("chat", help="talk to the engine, one line a turn")
+    _store_options(chat)
+    chat.add_argument("--conversation", default="chat", help="conversation id (default: chat)")
+    chat.add_argument("--tenant", default="default", help="tenant id (default: default)")
+    chat.add_argument("--channel", choices=("text", "voice"), default="text")
+    chat.set_defaults(run=_chat)
+
+    demo = sub.add_parser("demo", help="a scripted conversation surviving an engine restart")
+    _store_options(demo)
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("DIALOG_REDIS_URL"),
+        help="Redis URL (default: $DIALOG_REDIS_URL, else an embedded server kept in $DIALOG_HOME)",
+    )
+
+
+def _engine(args: argparse.Namespace, calendar: InMemoryCalendar, out: TextIO) -> Engine:
+    ttl = int(os.environ.get("DIALOG_TTL_SECONDS", DEFAULT_TTL_SECONDS))
+    if args.redis_url:
+        return Engine.from_url(args.redis_url, calendar=calendar, ttl_seconds=ttl)
+    client, what = embedded.client(_home())
+    if "fakeredis" in what:
+        print(f"warning: {what}", file=out)
+    return Engine(client, calendar=calendar, ttl_seconds=ttl)
+
+
+def _home() -> Path:
+    return Path(os.environ.get("DIALOG_HOME", str(embedded.DEFAULT_DATA_DIR)))
+
+
+def _chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
+    engine = _engine(args, InMemoryCalendar(), out)
+    interactive = stdin.isatty()
+    print(
+        f"dialog chat: conversation {args.conversation!r}, tenant {args.tenant!r}, {args.channel}. Ctrl-D to leave.",
+        file=out,
+    )
+    while True:
+        if interactive:
+            print("you> ", end="", file=out, flush=True)
+        line = stdin.readline()
+        if not line:
+            return 0
+        if not line.strip():
+            continue
+        try:
+            reply = engine.handle(args.conversation, line.rstrip("\n"), tenant_id=args.tenant, channel=args.channel)
+        except DialogError as exc:
+            print(f"error: {exc}", file=out)
+            continue
+        print(f"dialog> {reply.text}   [{reply.state} / {reply.outcome}]", file=out, flush=True)
+
+
+def _demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    calendar = InMemoryCalendar()  # one calendar shared by both "containers"
+    conversation = f"demo-{uuid.uuid4().hex[:8]}"
+    say = _Narrator(out, conversation)
+
+    first = _engine(args, calendar, out)
+    say.note(f"Container A ({_where(first)}) proposes a call, on the text channel.")
+    say.turn(
+        "A",
+        "text",
+        "Schedule a call with Dana Scully tomorrow at 10am",
+        first.handle(conversation, "Schedule a call with Dana Scully tomorrow at 10am"),
+    )
+    first.redis.close()
+    del first
+    say.note("Container A is gone (restart). Nothing of the proposal lives in process memory.")
+
+    second = _engine(args, calendar, out)
+    snap = second.snapshot(conversation)
+    say.note(
+        f"Container B loads the conversation from Redis: state={snap.state if snap else None}, "
+        f"version={snap.version if snap else None}."
+    )
+    say.turn("B", "voice", "uh can we move it", second.handle(conversation, "uh can we move it", channel="voice"))
+    third = _engine(args, calendar, out)
+    say.turn("C", "text", "yes", third.handle(conversation, "yes"))
+    say.turn("B", "voice", "yes", second.handle(conversation, "yes", channel="voice"))
+    events = calendar.events("default")
+    say.note(f"Calendar: {len(events)} event(s): " + "; ".join(f"{e.lead} {e.start:%a %d %b %H:%M %Z}" for e in events))
+    return 0 if len(events) == 1 else 1
+
+
+class _Narrator:
+    def __init__(self, out: TextIO, conversation: str) -> None:
+        self.out = out
+        print(f"dialog demo: conversation {conversation!r}\n", file=out)
+
+    def note(self, text: str) -> None:
+        print(f"-- {text}", file=self.out)
+
+    def turn(self, container: str, channel: str, text: str, reply: Reply) -> None:
+        print(f"   [{container}/{channel}] user:   {text}", file=self.out)
+        print(f"   [{container}/{channel}] dialog: {reply.text}", file=self.out)
+        print(f"   state={reply.state} outcome={reply.outcome} version={reply.version}\n", file=self.out)
+
+
+def _where(engine: Engine) -> str:
+    pool = getattr(engine.redis, "connection_pool", None)
+    kwargs: dict[str, Any] = getattr(pool, "connection_kwargs", {})
+    if "port" in kwargs:
+        return f"Redis at {kwargs.get('host', '127.0.0.1')}:{kwargs['port']}"
+    return "fakeredis"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Checks on what callers pass in: text, ids, channels, times. Refusals are ``InvalidInput``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from dialog.errors import InvalidInput
+from dialog.results import Channel
+
+MAX_TEXT_BYTES = 4096
+MAX_ID_BYTES = 256
+
+
+def text(value: object, **where: str | None) -> str:
+    """Non-empty, valid Unicode, at most 4,096 bytes of UTF-8."""
+    checked = _unicode(value, "text", MAX_TEXT_BYTES, **where)
+    if not checked.strip():
+        raise InvalidInput("text is empty", field="text", **where)
+    return checked
+
+
+def identifier(value: object, field: str) -> str:
+    """A conversation or tenant id: any characters, non-empty, at most 256 bytes of UTF-8."""
+    checked = _unicode(value, field, MAX_ID_BYTES)
+    if not checked:
+        raise InvalidInput(f"{field} is empty", field=field)
+    return checked
+
+
+def lead(value: object, **where: str | None) -> str:
+    checked = _unicode(value, "lead", MAX_ID_BYTES, **where).strip()
+    if not checked:
+        raise InvalidInput("lead is empty", field="lead", **where)
+    return checked
+
+
+def channel(value: object) -> Channel:
+    try:
+        return Channel(value)
+    except ValueError:
+        raise InvalidInput(f"channel must be 'text' or 'voice', not {value!r}", field="channel") from None
+
+
+def future_start(value: object, now: dt.datetime, **where: str | None) -> dt.datetime:
+    """An aware datetime that is not in the past."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput("start must be a timezone-aware datetime", field="start", **where)
+    if value < now:
+        raise InvalidInput(f"start {value.isoformat()} is in the past", field="start", **where)
+    return value
+
+
+def _unicode(value: object, field: str, limit: int, **where: str | None) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string, not {type(value).__name__}", field=field, **where)
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{field} is not valid Unicode (lone surrogates)", field=field, **where) from None
+    if size > limit:
+        raise InvalidInput(f"{field} is {size} bytes; the limit is {limit}", field=field, **where)
+    return value

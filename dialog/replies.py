@@ -1,0 +1,157 @@
+"""What the user reads or hears: (outcome, state, channel) and the proposal -> one plain sentence or two.
+
+Times are said in the tenant's timezone: "Tue 24 Nov, 10:00 (Europe/Berlin)" on text,
+"Tuesday the 24th at 10 AM" on voice. No emoji, no markup, never an empty reply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TypeVar
+
+from dialog.calendar.base import Event, Schedule
+from dialog.machine import State
+from dialog.results import Channel, Outcome, Proposal
+
+_T = TypeVar("_T")
+
+HELP = 'I can schedule calls for you, for example: "schedule a call with Dana tomorrow at 10am".'
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """The facts a reply may mention."""
+
+    outcome: Outcome
+    state: State
+    channel: Channel
+    schedule: Schedule
+    proposal: Proposal | None = None
+    event: Event | None = None
+    requested: dt.datetime | None = None
+    expired_lead: str | None = None
+    expired_start: dt.datetime | None = None
+
+
+def render(said: Said) -> str:
+    return _RENDERERS[said.outcome](said, _Words(said.channel, said.schedule))
+
+
+class _Words:
+    """Formats times and leads for one channel."""
+
+    def __init__(self, channel: Channel, schedule: Schedule) -> None:
+        self.voice = channel is Channel.VOICE
+        self.schedule = schedule
+
+    def when(self, value: dt.datetime) -> str:
+        local = value.astimezone(self.schedule.tz)
+        if self.voice:
+            return f"{local:%A} the {_ordinal(local.day)} at {_spoken_time(local)}"
+        return f"{local:%a} {local.day} {local:%b}, {local:%H:%M} ({self.schedule.timezone})"
+
+    def day(self, value: dt.datetime) -> str:
+        local = value.astimezone(self.schedule.tz)
+        return f"{local:%A} the {_ordinal(local.day)}" if self.voice else f"{local:%a} {local.day} {local:%b}"
+
+    @staticmethod
+    def call(lead: str | None) -> str:
+        return f"a call with {lead}" if lead else "a call"
+
+
+def _proposed(s: Said, w: _Words) -> str:
+    p = _need(s.proposal)
+    lead_in = f"{w.when(s.requested)} isn't free. " if s.requested else ""
+    return f"{lead_in}Shall I book {w.call(p.lead)} on {w.when(p.start)}?"
+
+
+def _rescheduled(s: Said, w: _Words) -> str:
+    p = _need(s.proposal)
+    lead_in = f"{w.when(s.requested)} isn't free. " if s.requested else ""
+    return f"{lead_in}How about {w.when(p.start)} instead? Shall I book {w.call(p.lead)} then?"
+
+
+def _booked(s: Said, w: _Words) -> str:
+    e = _need(s.event)
+    return f"Booked: {w.call(e.lead)} on {w.when(e.start)}."
+
+
+def _already_booked(s: Said, w: _Words) -> str:
+    e = s.event
+    if e is None:
+        return "That is already booked; nothing new was booked."
+    return f"That is already booked: {w.call(e.lead)} on {w.when(e.start)}. Nothing new was booked."
+
+
+def _cancelled(s: Said, w: _Words) -> str:
+    return "Okay, I won't book it. Nothing was booked."
+
+
+def _reprompted(s: Said, w: _Words) -> str:
+    if s.state is State.AWAITING_CONFIRMATION and s.proposal is not None:
+        p = s.proposal
+        return (
+            f"Shall I book {w.call(p.lead)} on {w.when(p.start)}? "
+            "Say yes to book it, no to cancel, or name another time."
+        )
+    if s.state is State.RESCHEDULING:
+        return "Which day or time would suit you instead? Or say cancel."
+    return HELP
+
+
+def _nothing_pending(s: Said, w: _Words) -> str:
+    return "There is nothing waiting for confirmation, so nothing was booked. " + HELP
+
+
+def _expired(s: Said, w: _Words) -> str:
+    what = w.call(s.expired_lead)
+    at = f" on {w.when(s.expired_start)}" if s.expired_start else ""
+    return f"Sorry, the proposal to book {what}{at} expired, so nothing was booked. Ask me again and I'll find a time."
+
+
+def _slot_taken(s: Said, w: _Words) -> str:
+    taken = f"{w.when(s.requested)} was" if s.requested else "That slot was"
+    head = f"Sorry, {taken} taken in the meantime, so nothing was booked."
+    if s.proposal is None:
+        return (
+            f"{head} There's no free slot in the next {w.schedule.horizon_days} days. Which other day would suit you?"
+        )
+    return f"{head} The next free slot is {w.when(s.proposal.start)}. Shall I book that instead?"
+
+
+def _no_free_slot(s: Said, w: _Words) -> str:
+    since = f" from {w.day(s.requested)}" if s.requested else ""
+    return f"There's no free slot in the {w.schedule.horizon_days} days{since}. Which other day would suit you?"
+
+
+_RENDERERS = {
+    Outcome.PROPOSED: _proposed,
+    Outcome.RESCHEDULED: _rescheduled,
+    Outcome.BOOKED: _booked,
+    Outcome.ALREADY_BOOKED: _already_booked,
+    Outcome.CANCELLED: _cancelled,
+    Outcome.REPROMPTED: _reprompted,
+    Outcome.NOTHING_PENDING: _nothing_pending,
+    Outcome.EXPIRED: _expired,
+    Outcome.SLOT_TAKEN: _slot_taken,
+    Outcome.NO_FREE_SLOT: _no_free_slot,
+}
+
+
+def _need(value: _T | None) -> _T:
+    assert value is not None, "the engine passes what this outcome mentions"
+    return value
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _spoken_time(value: dt.datetime) -> str:
+    hour = value.hour % 12 or 12
+    half = "AM" if value.hour < 12 else "PM"
+    if value.hour == 12 and value.minute == 0:
+        return "noon"
+    return f"{hour} {half}" if value.minute == 0 else f"{hour}:{value.minute:02d} {half}"

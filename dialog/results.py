@@ -1,0 +1,69 @@
+"""What the engine hands back: a turn's reply, the pending proposal, a stored snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+from dialog.calendar.base import Event
+from dialog.machine import State
+
+
+class Outcome(enum.StrEnum):
+    """What one turn did."""
+
+    PROPOSED = "proposed"
+    RESCHEDULED = "rescheduled"
+    BOOKED = "booked"
+    ALREADY_BOOKED = "already_booked"
+    CANCELLED = "cancelled"
+    REPROMPTED = "reprompted"
+    NOTHING_PENDING = "nothing_pending"
+    EXPIRED = "expired"
+    SLOT_TAKEN = "slot_taken"
+    NO_FREE_SLOT = "no_free_slot"
+
+
+class Channel(enum.StrEnum):
+    TEXT = "text"
+    VOICE = "voice"
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A call offered for confirmation; times are aware, in the tenant's timezone."""
+
+    lead: str
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer to one turn: the state reached, what happened, and what to tell the user."""
+
+    conversation_id: str
+    tenant_id: str
+    state: State
+    outcome: Outcome
+    text: str
+    proposal: Proposal | None
+    event: Event | None
+    version: int
+    channel: Channel = Channel.TEXT
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A conversation as stored right now."""
+
+    conversation_id: str
+    tenant_id: str
+    state: State
+    proposal: Proposal | None
+    event: Event | None
+    version: int
+    last_trigger: str | None
+    last_outcome: str | None
+    booking_pending: bool

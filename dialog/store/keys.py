@@ -1,0 +1,63 @@
+"""Every Redis key the engine writes, and every TTL, in one place.
+
+A conversation's keys share the hash tag ``{tenant:conversation}``, so in Redis Cluster they
+land in one slot and one Lua script may touch them all. Ids are percent-encoded, so no
+character of an id (``{``, ``}``, ``:``, ``*``, newlines...) can close the tag or reach another
+conversation's key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+PREFIX = "dialog"
+DEFAULT_TTL_SECONDS = 600
+# The expired-proposal marker outlives the conversation, so a late "yes" hears that its
+# proposal expired; the spec bounds its life to 1-24 h.
+MARKER_EXTRA_SECONDS = 6 * 3600
+MARKER_MIN_SECONDS = 3600
+MARKER_MAX_SECONDS = 24 * 3600
+# A record that could not be read is moved aside for inspection, and kept this long.
+QUARANTINE_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKeys:
+    """The keys of one conversation of one tenant."""
+
+    tenant_id: str
+    conversation_id: str
+
+    @property
+    def tag(self) -> str:
+        return "{" + _escape(self.tenant_id) + ":" + _escape(self.conversation_id) + "}"
+
+    @property
+    def conversation(self) -> str:
+        """A hash: ``v`` the version, ``r`` the record."""
+        return f"{PREFIX}:{self.tag}:conv"
+
+    @property
+    def expired_marker(self) -> str:
+        """What was pending, kept past the conversation's TTL to explain an expiry."""
+        return f"{PREFIX}:{self.tag}:pending"
+
+    def quarantine(self, stamp: int) -> str:
+        """Where an unreadable record is moved aside."""
+        return f"{PREFIX}:{self.tag}:corrupt:{stamp}"
+
+
+def marker_ttl_seconds(conversation_ttl: int) -> int:
+    """The marker's TTL: past the conversation's own, within the 1-24 h bounds."""
+    wanted = conversation_ttl + MARKER_EXTRA_SECONDS
+    return max(MARKER_MIN_SECONDS, min(MARKER_MAX_SECONDS, wanted))
+
+
+def scan_pattern() -> str:
+    """Matches every conversation key (for sweeps and tests)."""
+    return f"{PREFIX}:{{*}}:conv"
+
+
+def _escape(value: str) -> str:
+    return quote(value, safe="")

@@ -1,0 +1,92 @@
+"""The stored conversation record and its schema version, encoded with msgspec."""
+
+from __future__ import annotations
+
+import msgspec
+
+from dialog.machine import State
+
+SCHEMA_VERSION = 1
+
+
+class StoredProposal(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A proposal as stored: times are UTC epoch seconds; ``seq`` numbers it in its conversation."""
+
+    lead: str
+    start: int
+    end: int
+    seq: int
+
+
+class Booking(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A confirmed proposal. ``event_id`` is None while the calendar call is outstanding (outbox)."""
+
+    key: str
+    lead: str
+    start: int
+    end: int
+    event_id: str | None = None
+
+
+class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """While rescheduling: whom the call is with and the time the next answer is relative to."""
+
+    lead: str
+    anchor: int
+    has_time: bool = True
+
+
+class LastTransition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    trigger: str
+    source: str
+    dest: str
+    outcome: str
+
+
+class Record(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    """One conversation. The version lives beside it in Redis, so a CAS never parses JSON."""
+
+    schema_version: int
+    state: State
+    proposal: StoredProposal | None = None
+    request: Request | None = None
+    booking: Booking | None = None
+    seq: int = 0
+    last: LastTransition | None = None
+    updated: float = 0.0
+
+    @property
+    def pending_booking(self) -> Booking | None:
+        """A confirmation recorded whose calendar call has not been seen to succeed."""
+        if self.booking is not None and self.booking.event_id is None:
+            return self.booking
+        return None
+
+
+class ExpiredMarker(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What was pending when the conversation was last written, and its version."""
+
+    version: int
+    lead: str
+    start: int
+
+
+_record_encoder = msgspec.json.Encoder()
+_record_decoder = msgspec.json.Decoder(Record)
+_marker_decoder = msgspec.json.Decoder(ExpiredMarker)
+
+
+def encode(value: Record | ExpiredMarker) -> bytes:
+    return _record_encoder.encode(value)
+
+
+def decode_record(raw: bytes) -> Record:
+    """Decode a record; raises ``msgspec.DecodeError`` or ``ValueError`` when it is unreadable."""
+    record = _record_decoder.decode(raw)
+    if record.schema_version != SCHEMA_VERSION:
+        raise ValueError(f"unknown schema_version {record.schema_version}")
+    return record
+
+
+def decode_marker(raw: bytes) -> ExpiredMarker:
+    return _marker_decoder.decode(raw)

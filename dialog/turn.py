@@ -1,0 +1,271 @@
+"""The decision of one turn: given the stored conversation and what the user meant, what happens.
+
+Pure and I/O-free, so the synchronous and the async engine share it. A decision that needs a
+free slot returns a :class:`SlotNeeded` naming the query; the engine runs the query against its
+calendar and hands the answer to ``build``. Every state change goes through ``machine.fire``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from dialog.calendar.base import Event, Schedule
+from dialog.machine import State, Trigger, fire
+from dialog.results import Outcome
+from dialog.store.keys import ConversationKeys
+from dialog.store.record import (
+    SCHEMA_VERSION,
+    Booking,
+    ExpiredMarker,
+    LastTransition,
+    Record,
+    Request,
+    StoredProposal,
+)
+from dialog.understanding import Intent, Understanding, When, resolve_when
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything a decision reads: who, when, the tenant's schedule, what is stored."""
+
+    keys: ConversationKeys
+    now: dt.datetime  # aware, in the tenant's timezone
+    schedule: Schedule
+    record: Record
+    marker: ExpiredMarker | None = None  # set only when the conversation itself has expired
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What a turn writes and says. ``books``: the record carries a confirmation to settle."""
+
+    record: Record
+    outcome: Outcome
+    requested: dt.datetime | None = None  # the time asked for, when the slot offered differs
+    expired: ExpiredMarker | None = None
+    event: Event | None = None
+    books: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SlotQuery:
+    at_or_after: dt.datetime
+    strictly_after: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SlotNeeded:
+    """A decision waiting for the first free slot that matches ``query`` (or None)."""
+
+    query: SlotQuery
+    build: Callable[[dt.datetime | None], Step] = field(repr=False)
+
+
+Decision = Step | SlotNeeded
+
+
+def fresh_record() -> Record:
+    return Record(schema_version=SCHEMA_VERSION, state=State.IDLE)
+
+
+def decide(ctx: Context, u: Understanding) -> Decision:
+    """The turn's decision for the user's utterance, from the stored state."""
+    state = ctx.record.state
+    if state is State.AWAITING_CONFIRMATION:
+        return _while_awaiting(ctx, u)
+    if state is State.RESCHEDULING:
+        return _while_rescheduling(ctx, u)
+    return _nothing_pending(ctx, u)
+
+
+def propose(ctx: Context, lead: str, start: dt.datetime) -> SlotNeeded:
+    """A host's own decision to propose ``start`` (or the first free slot at or after it)."""
+    return _request_slot(ctx, lead, SlotQuery(start), requested=start)
+
+
+def settle_booked(ctx: Context, event: Event) -> Step:
+    """The calendar holds the confirmed proposal's event: the conversation is done."""
+    booking = ctx.record.booking
+    assert booking is not None
+    done = msgspec.structs.replace(booking, event_id=event.id)
+    record = _advance(ctx, (Trigger.CONFIRM,), Outcome.BOOKED, proposal=None, request=None, booking=done)
+    return Step(record, Outcome.BOOKED, event=event)
+
+
+def settle_taken(ctx: Context) -> SlotNeeded:
+    """The slot was taken before the booking: offer the first free slot after it instead."""
+    booking = ctx.record.booking
+    assert booking is not None
+    start = _local(ctx, booking.start)
+
+    def build(slot: dt.datetime | None) -> Step:
+        cleared = msgspec.structs.replace(ctx.record, booking=None)
+        inner = Context(ctx.keys, ctx.now, ctx.schedule, cleared)
+        if slot is None:
+            return _no_slot(inner, booking.lead, start, Outcome.SLOT_TAKEN)
+        return _offer(inner, (Trigger.SLOT_TAKEN,), Outcome.SLOT_TAKEN, booking.lead, slot, start)
+
+    return SlotNeeded(SlotQuery(start, strictly_after=True), build)
+
+
+def idempotency_key(keys: ConversationKeys, proposal: StoredProposal) -> str:
+    """The same confirmed proposal always derives the same key, in any process."""
+    parts = (keys.tenant_id, keys.conversation_id, str(proposal.seq), str(proposal.start), proposal.lead)
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+# --- per state ------------------------------------------------------------------------------
+
+
+def _nothing_pending(ctx: Context, u: Understanding) -> Decision:
+    if u.intent is Intent.SCHEDULE:
+        return _new_request(ctx, u)
+    if ctx.marker is not None:  # whatever they answer, the proposal they answer is gone
+        record = _advance(ctx, (Trigger.ACKNOWLEDGE,), Outcome.EXPIRED)
+        return Step(record, Outcome.EXPIRED, expired=ctx.marker)
+    if u.intent in (Intent.HESITATE, Intent.UNCLEAR):
+        return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
+    booked = ctx.record.booking is not None and u.intent is Intent.CONFIRM
+    return _stay(ctx, Trigger.ACKNOWLEDGE, Outcome.ALREADY_BOOKED if booked else Outcome.NOTHING_PENDING)
+
+
+def _while_awaiting(ctx: Context, u: Understanding) -> Decision:
+    proposal = ctx.record.proposal
+    assert proposal is not None
+    anchor = _local(ctx, proposal.start)
+    if u.intent is Intent.CONFIRM:
+        return _confirm(ctx, proposal)
+    if u.intent is Intent.REFUSE:
+        return _cancel(ctx)
+    if u.intent is Intent.SCHEDULE and u.lead:
+        return _new_request(ctx, u)
+    if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE):
+        return _move(ctx, proposal.lead, anchor, u.when)
+    return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
+
+
+def _while_rescheduling(ctx: Context, u: Understanding) -> Decision:
+    request = ctx.record.request
+    assert request is not None
+    if u.intent is Intent.SCHEDULE and u.lead and u.lead != request.lead:
+        return _new_request(ctx, u)
+    if u.intent is Intent.REFUSE:
+        return _cancel(ctx)
+    if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE) and u.when is not None:
+        requested = _when(ctx, u.when, anchor=_local(ctx, request.anchor))
+        return _request_slot(ctx, request.lead, SlotQuery(requested), requested, (Trigger.OFFER,))
+    return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
+
+
+# --- building blocks ------------------------------------------------------------------------
+
+
+def _confirm(ctx: Context, proposal: StoredProposal) -> Step:
+    key = idempotency_key(ctx.keys, proposal)
+    booking = Booking(key=key, lead=proposal.lead, start=proposal.start, end=proposal.end)
+    # The confirmation is recorded before the calendar call (an outbox of one): whoever loads
+    # this record next, this turn or another, settles it with the same idempotency key.
+    record = msgspec.structs.replace(ctx.record, booking=booking, updated=_stamp(ctx))
+    return Step(record, Outcome.BOOKED, books=True)
+
+
+def _cancel(ctx: Context) -> Step:
+    record = _advance(ctx, (Trigger.CANCEL,), Outcome.CANCELLED, proposal=None, request=None)
+    return Step(record, Outcome.CANCELLED)
+
+
+def _move(ctx: Context, lead: str, anchor: dt.datetime, when: When | None) -> SlotNeeded:
+    triggers = (Trigger.RESCHEDULE, Trigger.OFFER)
+    if when is None:  # "can we move it?": the next free slot strictly after the proposal
+        query = SlotQuery(anchor, strictly_after=True)
+        return _request_slot(ctx, lead, query, None, triggers, Outcome.RESCHEDULED)
+    requested = _when(ctx, when, anchor=anchor)
+    return _request_slot(ctx, lead, SlotQuery(requested), requested, triggers, Outcome.RESCHEDULED)
+
+
+def _new_request(ctx: Context, u: Understanding) -> SlotNeeded:
+    lead = u.lead or _current_lead(ctx.record)
+    if u.when is None:
+        return _request_slot(ctx, lead, SlotQuery(ctx.now), None)
+    requested = _when(ctx, u.when, anchor=None)
+    return _request_slot(ctx, lead, SlotQuery(requested), requested)
+
+
+def _request_slot(
+    ctx: Context,
+    lead: str,
+    query: SlotQuery,
+    requested: dt.datetime | None,
+    triggers: tuple[Trigger, ...] = (Trigger.PROPOSE,),
+    outcome: Outcome = Outcome.PROPOSED,
+) -> SlotNeeded:
+    def build(slot: dt.datetime | None) -> Step:
+        if slot is None:
+            return _no_slot(ctx, lead, query.at_or_after, Outcome.NO_FREE_SLOT)
+        return _offer(ctx, triggers, outcome, lead, slot, requested)
+
+    return SlotNeeded(query, build)
+
+
+def _offer(
+    ctx: Context,
+    triggers: tuple[Trigger, ...],
+    outcome: Outcome,
+    lead: str,
+    slot: dt.datetime,
+    requested: dt.datetime | None,
+) -> Step:
+    seq = ctx.record.seq + 1
+    end = slot + ctx.schedule.slot
+    proposal = StoredProposal(lead=lead, start=_epoch(slot), end=_epoch(end), seq=seq)
+    record = _advance(ctx, triggers, outcome, proposal=proposal, request=None, booking=None, seq=seq)
+    differs = requested is not None and requested != slot
+    return Step(record, outcome, requested=requested if differs else None)
+
+
+def _no_slot(ctx: Context, lead: str, anchor: dt.datetime, outcome: Outcome) -> Step:
+    request = Request(lead=lead, anchor=_epoch(anchor))
+    record = _advance(ctx, (Trigger.NO_SLOT,), outcome, proposal=None, request=request, booking=None)
+    return Step(record, outcome, requested=anchor)
+
+
+def _stay(ctx: Context, trigger: Trigger, outcome: Outcome) -> Step:
+    return Step(_advance(ctx, (trigger,), outcome), outcome)
+
+
+def _advance(ctx: Context, triggers: tuple[Trigger, ...], outcome: Outcome, **changes: object) -> Record:
+    state = source = ctx.record.state
+    for trigger in triggers:
+        state = fire(state, trigger)
+    last = LastTransition(trigger=triggers[-1].value, source=source.value, dest=state.value, outcome=outcome.value)
+    return msgspec.structs.replace(ctx.record, state=state, last=last, updated=_stamp(ctx), **changes)
+
+
+def _when(ctx: Context, when: When, *, anchor: dt.datetime | None) -> dt.datetime:
+    """The moment a time expression names, in the tenant's timezone (a bare day: its midnight)."""
+    day, time = resolve_when(when, now=ctx.now, anchor=anchor)
+    return dt.datetime.combine(day, time or dt.time(0, 0), tzinfo=ctx.schedule.tz)
+
+
+def _current_lead(record: Record) -> str:
+    if record.proposal is not None:
+        return record.proposal.lead
+    return record.request.lead if record.request is not None else ""
+
+
+def _local(ctx: Context, epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, ctx.schedule.tz)
+
+
+def _epoch(value: dt.datetime) -> int:
+    return int(value.timestamp())
+
+
+def _stamp(ctx: Context) -> float:
+    return round(ctx.now.timestamp(), 3)

@@ -1,0 +1,137 @@
+"""The exhaustive table: every starting situation x every kind of utterance, on the real Redis.
+
+Written from shared/SPEC.md, not from the engine's transition table: each cell states the
+outcome, the state reached and how many events the calendar gains.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from dialog import Engine, InMemoryCalendar, Schedule
+from dialog.store.keys import ConversationKeys
+
+UTC = dt.UTC
+Setup = Callable[[Engine, InMemoryCalendar, redis.Redis], None]
+
+UTTERANCES = {
+    "confirm": "yes please",
+    "refuse": "no thanks",
+    "hesitate": "not yet",
+    "move": "can we move it",
+    "move_to_time": "3pm instead",
+    "schedule": "schedule a call with Fox Mulder tomorrow at 11am",
+    "unclear": "what's the weather in Paris",
+}
+
+
+def _propose(engine: Engine, *_: object) -> None:
+    engine.handle("t", "Schedule a call with Dana Scully tomorrow at 10am")
+
+
+def _new(*_: object) -> None:
+    pass
+
+
+def _awaiting(engine: Engine, calendar: InMemoryCalendar, client: redis.Redis) -> None:
+    _propose(engine)
+
+
+def _rescheduling(engine: Engine, calendar: InMemoryCalendar, client: redis.Redis) -> None:
+    calendar.set_schedule("default", Schedule(horizon_days=1))
+    calendar.block("default", dt.datetime(2026, 11, 24, tzinfo=UTC), dt.datetime(2026, 11, 26, tzinfo=UTC))
+    _propose(engine)
+
+
+def _booked(engine: Engine, calendar: InMemoryCalendar, client: redis.Redis) -> None:
+    _propose(engine)
+    engine.handle("t", "yes")
+
+
+def _cancelled(engine: Engine, calendar: InMemoryCalendar, client: redis.Redis) -> None:
+    _propose(engine)
+    engine.handle("t", "no")
+
+
+def _expired(engine: Engine, calendar: InMemoryCalendar, client: redis.Redis) -> None:
+    _propose(engine)
+    client.delete(ConversationKeys("default", "t").conversation)  # what the TTL does
+
+
+SETUPS: dict[str, tuple[Setup, str]] = {
+    "idle": (_new, "idle"),
+    "awaiting": (_awaiting, "awaiting_confirmation"),
+    "rescheduling": (_rescheduling, "rescheduling"),
+    "done_booked": (_booked, "done"),
+    "done_cancelled": (_cancelled, "done"),
+    "idle_expired": (_expired, "idle"),
+}
+
+P, A, R, D, IDLE = "proposed", "awaiting_confirmation", "rescheduling", "done", "idle"
+# situation -> utterance kind -> (outcome, state after, events added by this turn)
+TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
+    "idle": {
+        "confirm": ("nothing_pending", IDLE, 0), "refuse": ("nothing_pending", IDLE, 0),
+        "hesitate": ("reprompted", IDLE, 0), "move": ("nothing_pending", IDLE, 0),
+        "move_to_time": ("reprompted", IDLE, 0), "schedule": (P, A, 0), "unclear": ("reprompted", IDLE, 0),
+    },
+    "awaiting": {
+        "confirm": ("booked", D, 1), "refuse": ("cancelled", D, 0), "hesitate": ("reprompted", A, 0),
+        "move": ("rescheduled", A, 0), "move_to_time": ("rescheduled", A, 0), "schedule": (P, A, 0),
+        "unclear": ("reprompted", A, 0),
+    },
+    "rescheduling": {
+        "confirm": ("reprompted", R, 0), "refuse": ("cancelled", D, 0), "hesitate": ("reprompted", R, 0),
+        "move": ("reprompted", R, 0), "move_to_time": ("no_free_slot", R, 0),
+        "schedule": ("no_free_slot", R, 0),  # the setup leaves no free slot for anyone
+        "unclear": ("reprompted", R, 0),
+    },
+    "done_booked": {
+        "confirm": ("already_booked", D, 0), "refuse": ("nothing_pending", D, 0),
+        "hesitate": ("reprompted", D, 0), "move": ("nothing_pending", D, 0),
+        "move_to_time": ("reprompted", D, 0), "schedule": (P, A, 0), "unclear": ("reprompted", D, 0),
+    },
+    "done_cancelled": {
+        "confirm": ("nothing_pending", D, 0), "refuse": ("nothing_pending", D, 0),
+        "hesitate": ("reprompted", D, 0), "move": ("nothing_pending", D, 0),
+        "move_to_time": ("reprompted", D, 0), "schedule": (P, A, 0), "unclear": ("reprompted", D, 0),
+    },
+    "idle_expired": {
+        "confirm": ("expired", IDLE, 0), "refuse": ("expired", IDLE, 0), "hesitate": ("expired", IDLE, 0),
+        "move": ("expired", IDLE, 0), "move_to_time": ("expired", IDLE, 0), "schedule": (P, A, 0),
+        "unclear": ("expired", IDLE, 0),
+    },
+}
+
+CELLS = [(situation, kind) for situation in TABLE for kind in UTTERANCES]
+
+
+def test_the_table_covers_every_situation_and_kind() -> None:
+    assert set(TABLE) == set(SETUPS)
+    assert all(set(row) == set(UTTERANCES) for row in TABLE.values())
+
+
+@pytest.mark.parametrize(("situation", "kind"), CELLS)
+def test_cell(
+    engine: Engine, calendar: InMemoryCalendar, redis_client: redis.Redis, situation: str, kind: str
+) -> None:
+    setup, state_before = SETUPS[situation]
+    setup(engine, calendar, redis_client)
+    snap = engine.snapshot("t")
+    assert (snap.state if snap else "idle") == state_before
+    events_before = len(calendar.events("default"))
+
+    reply = engine.handle("t", UTTERANCES[kind])
+
+    outcome, state_after, events_added = TABLE[situation][kind]
+    assert (reply.outcome, reply.state) == (outcome, state_after)
+    assert len(calendar.events("default")) - events_before == events_added
+    assert reply.text.strip()
+    if state_after == A:
+        assert reply.proposal is not None
+    else:
+        assert reply.proposal is None

@@ -95,7 +95,7 @@ def _binary() -> Path:
         raise EmbeddedUnavailable(str(exc)) from exc
     if not os.access(path, os.X_OK):
         raise EmbeddedUnavailable(f"{path} is not executable")
-    return path
+    return Path(path)
 
 
 def _wait_ready(process: subprocess.Popen[bytes], port: int, timeout: float = 5.0) -> None:

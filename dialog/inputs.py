@@ -36,7 +36,7 @@ def lead(value: object, **where: str | None) -> str:
 
 def channel(value: object) -> Channel:
     try:
-        return Channel(value)
+        return Channel(value if isinstance(value, str) else repr(value))
     except ValueError:
         raise InvalidInput(f"channel must be 'text' or 'voice', not {value!r}", field="channel") from None
 

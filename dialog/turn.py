@@ -159,7 +159,7 @@ def _while_rescheduling(ctx: Context, u: Understanding) -> Decision:
         return _cancel(ctx)
     if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE) and u.when is not None:
         requested = _when(ctx, u.when, anchor=_local(ctx, request.anchor))
-        return _request_slot(ctx, request.lead, SlotQuery(requested), requested, (Trigger.OFFER,))
+        return _request_slot(ctx, request.lead, SlotQuery(requested), requested, (Trigger.OFFER,), Outcome.RESCHEDULED)
     return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
 
 

@@ -76,7 +76,7 @@ P, A, R, D, IDLE = "proposed", "awaiting_confirmation", "rescheduling", "done", 
 TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
     "idle": {
         "confirm": ("nothing_pending", IDLE, 0), "refuse": ("nothing_pending", IDLE, 0),
-        "hesitate": ("reprompted", IDLE, 0), "move": ("nothing_pending", IDLE, 0),
+        "hesitate": ("reprompted", IDLE, 0), "move": ("reprompted", IDLE, 0),
         "move_to_time": ("reprompted", IDLE, 0), "schedule": (P, A, 0), "unclear": ("reprompted", IDLE, 0),
     },
     "awaiting": {
@@ -92,12 +92,12 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
     },
     "done_booked": {
         "confirm": ("already_booked", D, 0), "refuse": ("nothing_pending", D, 0),
-        "hesitate": ("reprompted", D, 0), "move": ("nothing_pending", D, 0),
+        "hesitate": ("reprompted", D, 0), "move": ("reprompted", D, 0),
         "move_to_time": ("reprompted", D, 0), "schedule": (P, A, 0), "unclear": ("reprompted", D, 0),
     },
     "done_cancelled": {
         "confirm": ("nothing_pending", D, 0), "refuse": ("nothing_pending", D, 0),
-        "hesitate": ("reprompted", D, 0), "move": ("nothing_pending", D, 0),
+        "hesitate": ("reprompted", D, 0), "move": ("reprompted", D, 0),
         "move_to_time": ("reprompted", D, 0), "schedule": (P, A, 0), "unclear": ("reprompted", D, 0),
     },
     "idle_expired": {

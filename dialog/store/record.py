@@ -54,6 +54,9 @@ class Record(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     seq: int = 0
     last: LastTransition | None = None
     updated: float = 0.0
+    # Set by the store on every write: two writers that computed the same record still write
+    # different bytes, so a retried script can tell its own landed write from another's.
+    nonce: int = 0
 
     @property
     def pending_booking(self) -> Booking | None:

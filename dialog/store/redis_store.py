@@ -7,9 +7,12 @@ again without reading twice. Redis errors are translated here and never leave th
 
 from __future__ import annotations
 
+import contextlib
+import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 import redis
@@ -66,7 +69,7 @@ def apply_failure_policy(client: Any) -> None:
     """Give ``client`` the engine's timeouts and bounded retry (new connections pick them up)."""
     pool = getattr(client, "connection_pool", None)
     kwargs = getattr(pool, "connection_kwargs", None)
-    if not isinstance(kwargs, dict):
+    if pool is None or not isinstance(kwargs, dict):
         return  # not a pooled redis-py client (e.g. a cluster client): left as the host built it
     kwargs.update(socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT)
     if hasattr(client, "set_retry"):
@@ -121,6 +124,7 @@ class RedisStore:
     def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
         """Write ``record`` as version ``expected.version + 1`` if nobody wrote in between."""
         new_version = expected.version + 1
+        record = msgspec.structs.replace(record, nonce=random.getrandbits(48))
         payload = encode(record)
         marker = _marker_for(record, new_version)
         args = [
@@ -160,7 +164,7 @@ class RedisStore:
         except (TypeError, ValueError, msgspec.DecodeError) as exc:
             self._corrupt(keys, f"the stored record cannot be read: {exc}")
 
-    def _corrupt(self, keys: K.ConversationKeys, why: str) -> Any:
+    def _corrupt(self, keys: K.ConversationKeys, why: str) -> NoReturn:
         kept_at = keys.quarantine(int(time.time() * 1000))
         with _translated(keys):
             moved = self._quarantine(keys=[keys.conversation, kept_at], args=[K.QUARANTINE_TTL_SECONDS * 1000])
@@ -199,22 +203,22 @@ class _ForeignData(Exception):
     """A key of the conversation holds a value of another Redis type."""
 
 
-class _translated:
+@contextlib.contextmanager
+def _translated(keys: K.ConversationKeys) -> Iterator[None]:
     """Turns redis-py's errors into ``StoreUnavailable`` naming the conversation."""
-
-    def __init__(self, keys: K.ConversationKeys) -> None:
-        self._keys = keys
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or not isinstance(exc, redis.RedisError):
-            return False
-        if isinstance(exc, redis.ResponseError) and "WRONGTYPE" in str(exc):
+    try:
+        yield
+    except redis.ResponseError as exc:
+        if "WRONGTYPE" in str(exc):
             raise _ForeignData(str(exc)) from exc
-        raise StoreUnavailable(
-            f"Redis is unavailable: {type(exc).__name__}: {exc}",
-            tenant_id=self._keys.tenant_id,
-            conversation_id=self._keys.conversation_id,
-        ) from exc
+        raise _unavailable(keys, exc) from exc
+    except redis.RedisError as exc:
+        raise _unavailable(keys, exc) from exc
+
+
+def _unavailable(keys: K.ConversationKeys, exc: redis.RedisError) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"Redis is unavailable: {type(exc).__name__}: {exc}",
+        tenant_id=keys.tenant_id,
+        conversation_id=keys.conversation_id,
+    )

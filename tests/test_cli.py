@@ -1,0 +1,60 @@
+"""The command line as a user runs it: `dialog demo` and `dialog chat`, in real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def dialog(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dialog.cli", *args], input=stdin, capture_output=True, text=True,
+        timeout=60, env={**os.environ, **(env or {})},
+    )
+
+
+def test_demo_shows_the_proposal_surviving_a_restart_and_one_booking(redis_url: str, redis_client: object) -> None:
+    result = dialog("demo", "--redis-url", redis_url)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Container B loads the conversation from Redis: state=awaiting_confirmation" in out
+    assert "outcome=booked" in out and "outcome=already_booked" in out
+    assert "Calendar: 1 event(s)" in out
+
+
+def test_demo_on_the_embedded_default(tmp_path: Path) -> None:
+    env = {"DIALOG_HOME": str(tmp_path)}
+    env.pop("DIALOG_REDIS_URL", None)
+    result = dialog("demo", env={**env, "DIALOG_REDIS_URL": ""})
+    assert result.returncode == 0, result.stderr
+    assert "Calendar: 1 event(s)" in result.stdout
+    assert "fakeredis" not in result.stdout  # the real embedded server started
+
+
+def test_chat_answers_and_the_conversation_survives_a_restart_of_the_cli(tmp_path: Path) -> None:
+    env = {"DIALOG_HOME": str(tmp_path), "DIALOG_REDIS_URL": ""}
+    first = dialog("chat", "--conversation", "me", stdin="schedule a call with Dana Scully tomorrow at 10am\n", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "Shall I book a call with Dana Scully" in first.stdout
+    second = dialog("chat", "--conversation", "me", stdin="yes\n", env=env)
+    assert "Booked: a call with Dana Scully" in second.stdout
+    assert "[done / booked]" in second.stdout
+
+
+def test_chat_reports_bad_input_without_a_traceback(redis_url: str, redis_client: object) -> None:
+    result = dialog("chat", "--redis-url", redis_url, stdin=("x" * 5000) + "\nyes\n")
+    assert result.returncode == 0
+    assert "error: text is 5000 bytes" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "nothing_pending" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["chat", "--redis-url", "redis://127.0.0.1:1/0"]])
+def test_an_unreachable_redis_is_a_one_line_error(args: list[str]) -> None:
+    result = dialog(*args, stdin="yes\n")
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "Redis is unavailable" in result.stdout + result.stderr

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from dialog import embedded
+from dialog import diagrams, embedded
 from dialog.calendar.memory import InMemoryCalendar
 from dialog.engine import Engine
 from dialog.errors import DialogError
@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="a scripted conversation surviving an engine restart")
     _store_options(demo)
     demo.set_defaults(run=_demo)
+
+    diagram = sub.add_parser("diagram", help="draw the state machine, or one live conversation")
+    diagram.add_argument("--format", choices=diagrams.FORMATS, default="mermaid")
+    diagram.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    diagram.add_argument("--conversation", help="draw this conversation: its state, last transition, proposal")
+    diagram.add_argument("--tenant", default="default")
+    _store_options(diagram)
+    diagram.set_defaults(run=_diagram)
     return parser
 
 
@@ -122,6 +130,26 @@ def _demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     events = calendar.events("default")
     say.note(f"Calendar: {len(events)} event(s): " + "; ".join(f"{e.lead} {e.start:%a %d %b %H:%M %Z}" for e in events))
     return 0 if len(events) == 1 else 1
+
+
+def _diagram(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    view = None
+    if args.conversation is not None:
+        snapshot = _engine(args, InMemoryCalendar(), sys.stderr).snapshot(args.conversation, tenant_id=args.tenant)
+        if snapshot is None:
+            print(f"dialog: no conversation {args.conversation!r} for tenant {args.tenant!r}", file=sys.stderr)
+            return 1
+        view = diagrams.live(snapshot)
+    data = diagrams.render(args.format, view)
+    if args.output is not None:
+        args.output.write_bytes(data)
+        print(f"wrote {args.output} ({len(data):,} bytes)", file=sys.stderr)
+    elif args.format == "png":
+        print("dialog: PNG is binary; pass -o FILE", file=sys.stderr)
+        return 2
+    else:
+        out.write(data.decode())
+    return 0
 
 
 class _Narrator:

@@ -125,6 +125,7 @@ class Engine:
             event=_event(record, schedule),
             version=stored.version,
             last_trigger=last.trigger if last else None,
+            last_source=State(last.source) if last else None,
             last_outcome=last.outcome if last else None,
             booking_pending=record.pending_booking is not None,
         )

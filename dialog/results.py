@@ -65,5 +65,6 @@ class Snapshot:
     event: Event | None
     version: int
     last_trigger: str | None
+    last_source: State | None
     last_outcome: str | None
     booking_pending: bool

@@ -242,7 +242,7 @@ def _stay(ctx: Context, trigger: Trigger, outcome: Outcome) -> Step:
 def _advance(ctx: Context, triggers: tuple[Trigger, ...], outcome: Outcome, **changes: object) -> Record:
     state = source = ctx.record.state
     for trigger in triggers:
-        state = fire(state, trigger)
+        source, state = state, fire(state, trigger)  # the last arrow is what the diagrams mark
     last = LastTransition(trigger=triggers[-1].value, source=source.value, dest=state.value, outcome=outcome.value)
     return msgspec.structs.replace(ctx.record, state=state, last=last, updated=_stamp(ctx), **changes)
 

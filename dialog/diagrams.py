@@ -1,0 +1,137 @@
+"""State diagrams drawn from the machine's own definition: extract a graph, then render it.
+
+Mermaid text is written here (GitHub renders it inline); SVG and PNG go through DOT and
+pygraphviz, whose wheels bundle Graphviz, so no system ``dot`` is needed. A live view of one
+conversation highlights its state, marks its last transition and captions its proposal.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from dialog.machine import INITIAL, STATES, TRANSITIONS, State
+from dialog.results import Snapshot
+
+FORMATS = ("mermaid", "dot", "svg", "png")
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    source: State
+    dest: State
+    triggers: tuple[str, ...]
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """What to mark for one conversation: its state, its last transition, a caption."""
+
+    state: State
+    last_trigger: str | None = None
+    last_source: State | None = None
+    caption: str | None = None
+
+
+def live(snapshot: Snapshot) -> Live:
+    """The live view of a stored conversation."""
+    if snapshot.proposal is not None:
+        p = snapshot.proposal
+        caption = f"Pending: a call with {p.lead}, {p.start:%a %d %b %H:%M} ({p.start.tzname()})"
+    elif snapshot.event is not None:
+        e = snapshot.event
+        caption = f"Booked: a call with {e.lead}, {e.start:%a %d %b %H:%M} ({e.start.tzname()})"
+    else:
+        caption = "Nothing pending"
+    title = f"{snapshot.tenant_id}/{snapshot.conversation_id} v{snapshot.version}: {caption}"
+    return Live(snapshot.state, snapshot.last_trigger, snapshot.last_source, title)
+
+
+def edges() -> list[Edge]:
+    """Every arrow of the machine; triggers that join the same two states share one arrow."""
+    grouped: dict[tuple[State, State], list[tuple[str, str]]] = defaultdict(list)
+    for spec in TRANSITIONS:
+        for source in spec.sources:
+            dest = source if spec.dest == "=" else State(spec.dest)
+            grouped[(source, dest)].append((spec.trigger.value, spec.label))
+    return [
+        Edge(src, dst, tuple(t for t, _ in pairs), tuple(label for _, label in pairs))
+        for (src, dst), pairs in grouped.items()
+    ]
+
+
+def mermaid(live: Live | None = None) -> str:
+    lines = ["stateDiagram-v2", f"    [*] --> {INITIAL.value}"]
+    for edge in edges():
+        lines.append(f"    {edge.source.value} --> {edge.dest.value}: {_mermaid_label(edge)}")
+    if live is not None:
+        lines += ["    classDef current fill:#ffd54f,stroke:#e65100,stroke-width:3px",
+                  f"    class {live.state.value} current"]
+        if live.caption:
+            lines.append(f"    note right of {live.state.value}: {_mermaid_text(live.caption)}")
+    return "\n".join(lines) + "\n"
+
+
+def dot(live: Live | None = None) -> str:
+    lines = [
+        "digraph dialog {",
+        '  graph [rankdir=LR, fontname="Helvetica", fontsize=12, nodesep=0.6, ranksep=1.1, pad=0.3'
+        + (f", label={_quote(live.caption)}, labelloc=b" if live and live.caption else "") + "];",
+        '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", color="#35527a", '
+        'fontname="Helvetica", fontsize=13];',
+        '  edge [fontname="Helvetica", fontsize=10, color="#55606e"];',
+        '  start [shape=point, width=0.15, label=""];',
+        f"  start -> {INITIAL.value};",
+    ]
+    for state in STATES:
+        current = live is not None and live.state is state
+        extra = ', fillcolor="#ffd54f", color="#e65100", penwidth=3' if current else ""
+        lines.append(f"  {state.value} [label={_quote(state.value)}{extra}];")
+    for edge in edges():
+        lines.append(f"  {edge.source.value} -> {edge.dest.value} [label={_quote(_dot_label(edge))}{_mark(edge, live)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(fmt: str, live: Live | None = None) -> bytes:
+    """The diagram as ``fmt``: mermaid, dot, svg or png."""
+    if fmt == "mermaid":
+        return mermaid(live).encode()
+    if fmt == "dot":
+        return dot(live).encode()
+    if fmt in ("svg", "png"):
+        return _graphviz(dot(live), fmt)
+    raise ValueError(f"unknown diagram format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _graphviz(source: str, fmt: str) -> bytes:
+    import pygraphviz
+
+    data: bytes = pygraphviz.AGraph(string=source).draw(format=fmt, prog="dot")
+    return data
+
+
+def _mark(edge: Edge, live: Live | None) -> str:
+    if live is None or live.last_trigger is None or live.last_source is None:
+        return ""
+    if edge.source is live.last_source and edge.dest is live.state and live.last_trigger in edge.triggers:
+        return ', color="#e65100", fontcolor="#e65100", penwidth=3'
+    return ""
+
+
+def _dot_label(edge: Edge) -> str:
+    return "\n".join(f"{label}" for label in edge.labels)
+
+
+def _mermaid_label(edge: Edge) -> str:
+    return _mermaid_text(" / ".join(edge.labels))
+
+
+def _mermaid_text(text: str) -> str:
+    # Mermaid state labels end at a newline and treat ':' and ';' specially.
+    return text.replace("\n", " ").replace(":", " -").replace(";", ",").replace('"', "'")
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

@@ -66,8 +66,10 @@ def mermaid(live: Live | None = None) -> str:
     for edge in edges():
         lines.append(f"    {edge.source.value} --> {edge.dest.value}: {_mermaid_label(edge)}")
     if live is not None:
-        lines += ["    classDef current fill:#ffd54f,stroke:#e65100,stroke-width:3px",
-                  f"    class {live.state.value} current"]
+        lines += [
+            "    classDef current fill:#ffd54f,stroke:#e65100,stroke-width:3px",
+            f"    class {live.state.value} current",
+        ]
         if live.caption:
             lines.append(f"    note right of {live.state.value}: {_mermaid_text(live.caption)}")
     return "\n".join(lines) + "\n"
@@ -77,7 +79,8 @@ def dot(live: Live | None = None) -> str:
     lines = [
         "digraph dialog {",
         '  graph [rankdir=LR, fontname="Helvetica", fontsize=12, nodesep=0.6, ranksep=1.1, pad=0.3'
-        + (f", label={_quote(live.caption)}, labelloc=b" if live and live.caption else "") + "];",
+        + (f", label={_quote(live.caption)}, labelloc=b" if live and live.caption else "")
+        + "];",
         '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", color="#35527a", '
         'fontname="Helvetica", fontsize=13];',
         '  edge [fontname="Helvetica", fontsize=10, color="#55606e"];',
@@ -89,7 +92,9 @@ def dot(live: Live | None = None) -> str:
         extra = ', fillcolor="#ffd54f", color="#e65100", penwidth=3' if current else ""
         lines.append(f"  {state.value} [label={_quote(state.value)}{extra}];")
     for edge in edges():
-        lines.append(f"  {edge.source.value} -> {edge.dest.value} [label={_quote(_dot_label(edge))}{_mark(edge, live)}];")
+        lines.append(
+            f"  {edge.source.value} -> {edge.dest.value} [label={_quote(_dot_label(edge))}{_mark(edge, live)}];"
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 

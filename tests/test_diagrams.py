@@ -27,13 +27,15 @@ def svg_content(svg: bytes) -> tuple[list[str], list[str]]:
 
 def test_the_committed_mermaid_is_what_the_code_draws_now() -> None:
     assert (ROOT / "diagrams" / "dialog.mmd").read_text() == diagrams.mermaid(), (
-        "diagrams/ is stale: run `dialog diagram -o diagrams/dialog.mmd`")
+        "diagrams/ is stale: run `dialog diagram -o diagrams/dialog.mmd`"
+    )
 
 
 def test_the_committed_svg_says_what_the_code_draws_now() -> None:
     committed = (ROOT / "diagrams" / "dialog.svg").read_bytes()
     assert svg_content(committed) == svg_content(diagrams.render("svg")), (
-        "diagrams/ is stale: run `dialog diagram --format svg -o diagrams/dialog.svg`")
+        "diagrams/ is stale: run `dialog diagram --format svg -o diagrams/dialog.svg`"
+    )
 
 
 def test_the_readme_embeds_the_committed_mermaid() -> None:
@@ -59,7 +61,11 @@ def test_a_live_view_highlights_the_state_and_marks_the_last_transition(engine: 
     snapshot = engine.snapshot("c1")
     assert snapshot is not None
     view = diagrams.live(snapshot)
-    assert (view.state, view.last_trigger, view.last_source) == (State.AWAITING_CONFIRMATION, "offer", State.RESCHEDULING)
+    assert (view.state, view.last_trigger, view.last_source) == (
+        State.AWAITING_CONFIRMATION,
+        "offer",
+        State.RESCHEDULING,
+    )
     assert view.caption is not None and "Dana Scully" in view.caption and "10:30" in view.caption
 
     assert "class awaiting_confirmation current" in diagrams.mermaid(view)
@@ -85,15 +91,33 @@ def test_the_cli_draws_a_live_conversation(engine: Engine, redis_url: str, tmp_p
     engine.handle("c 1", "schedule a call with Dana Scully tomorrow at 10am", tenant_id="acme")
     out = tmp_path / "live.svg"
     result = subprocess.run(
-        [sys.executable, "-m", "dialog.cli", "diagram", "--format", "svg", "-o", str(out),
-         "--conversation", "c 1", "--tenant", "acme", "--redis-url", redis_url],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "dialog.cli",
+            "diagram",
+            "--format",
+            "svg",
+            "-o",
+            str(out),
+            "--conversation",
+            "c 1",
+            "--tenant",
+            "acme",
+            "--redis-url",
+            redis_url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     _, texts = svg_content(out.read_bytes())
     assert any("acme/c 1" in t and "Pending" in t for t in texts)
     missing = subprocess.run(
         [sys.executable, "-m", "dialog.cli", "diagram", "--conversation", "nope", "--redis-url", redis_url],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert missing.returncode == 1 and "no conversation 'nope'" in missing.stderr

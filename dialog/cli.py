@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     _store_options(demo)
     demo.set_defaults(run=_demo)
 
+    recover = sub.add_parser("recover", help="settle confirmations left outstanding by turns that stopped mid-way")
+    recover.add_argument("--tenant", default=None, help="only this tenant (default: all)")
+    _store_options(recover)
+    recover.set_defaults(run=_recover)
+
     diagram = sub.add_parser("diagram", help="draw the state machine, or one live conversation")
     diagram.add_argument("--format", choices=diagrams.FORMATS, default="mermaid")
     diagram.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
@@ -130,6 +135,14 @@ def _demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     events = calendar.events("default")
     say.note(f"Calendar: {len(events)} event(s): " + "; ".join(f"{e.lead} {e.start:%a %d %b %H:%M %Z}" for e in events))
     return 0 if len(events) == 1 else 1
+
+
+def _recover(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    settled = _engine(args, InMemoryCalendar(), sys.stderr).recover(tenant_id=args.tenant)
+    for reply in settled:
+        print(f"{reply.tenant_id}/{reply.conversation_id}: {reply.outcome} (v{reply.version})", file=out)
+    print(f"settled {len(settled)} outstanding confirmation(s)", file=out)
+    return 0
 
 
 def _diagram(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

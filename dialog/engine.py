@@ -8,6 +8,7 @@ current record with the refusal, so the turn decides again without another read.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import random
 import time
 from collections.abc import Callable
@@ -39,6 +40,21 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class Checkpoint(enum.StrEnum):
+    """The steps of a turn where ``Engine(checkpoint=...)`` is called (to inject faults)."""
+
+    LOADED = "loaded"  # the record was read
+    DECIDED = "decided"  # the decision is made, nothing written yet
+    CONFLICT = "conflict"  # a compare-and-set lost; the turn is about to decide again
+    INTENT_COMMITTED = "intent_committed"  # a confirmation is recorded, the calendar not yet called
+    CALENDAR_CALLED = "calendar_called"  # the calendar holds the event, the commit is not written
+    COMMITTED = "committed"  # the turn's last write landed, the reply is not yet built
+
+
+def _no_checkpoint(point: Checkpoint) -> None:
+    return None
+
+
 class Engine:
     """Durable confirmation dialogs on Redis, one compare-and-set per state change.
 
@@ -54,6 +70,7 @@ class Engine:
         clock: Clock | None = None,
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         configure_client: bool = True,
+        checkpoint: Callable[[Checkpoint], None] | None = None,
     ) -> None:
         if not isinstance(ttl_seconds, int) or ttl_seconds < 1:
             raise InvalidInput("ttl_seconds must be a positive whole number", field="ttl_seconds")
@@ -63,6 +80,8 @@ class Engine:
         self.calendar: Calendar = calendar if calendar is not None else InMemoryCalendar()
         self.ttl_seconds = ttl_seconds
         self._clock = clock or utc_now
+        # A test seam: called at each step of a turn, so fault tests can stop a turn anywhere.
+        self._checkpoint = checkpoint or _no_checkpoint
         self._store = RedisStore(redis_client, ttl_seconds=ttl_seconds)
 
     @classmethod
@@ -130,11 +149,29 @@ class Engine:
             booking_pending=record.pending_booking is not None,
         )
 
+    def recover(self, *, tenant_id: str | None = None) -> list[Reply]:
+        """Settle every confirmation left outstanding (a turn that stopped mid-way), no user input needed.
+
+        Scans this engine's conversation keys (one tenant's, or all); returns one reply per
+        conversation this call settled (``booked`` or ``slot_taken``).
+        """
+        settled: list[Reply] = []
+        for keys in self._store.conversations(tenant_id):
+            stored = self._store.load(keys)
+            if stored.record is None or stored.record.pending_booking is None:
+                continue
+            schedule = self._schedule(keys)
+            stored, step = self._settle(keys, schedule, stored)
+            if step is not None:
+                settled.append(self._reply(keys, Channel.TEXT, schedule, step, stored.version))
+        return settled
+
     # --- one turn -----------------------------------------------------------------------------
 
     def _run(self, keys: ConversationKeys, channel: Channel, decide: Callable[[turn.Context], turn.Decision]) -> Reply:
         schedule = self._schedule(keys)
         stored = self._store.load(keys)
+        self._checkpoint(Checkpoint.LOADED)
         for attempt in range(MAX_ATTEMPTS):
             if stored.record is not None and stored.record.pending_booking is not None:
                 stored, settled = self._settle(keys, schedule, stored)
@@ -142,13 +179,17 @@ class Engine:
                     return self._reply(keys, channel, schedule, settled, stored.version)
                 continue  # another turn settled it: decide on what stands now
             step = self._resolve(keys, decide(self._context(keys, schedule, stored)))
+            self._checkpoint(Checkpoint.DECIDED)
             commit = self._store.commit(keys, stored, step.record)
             if not commit.ok:
                 stored = commit.stored
+                self._checkpoint(Checkpoint.CONFLICT)
                 _back_off(attempt)
                 continue
             if step.books:
+                self._checkpoint(Checkpoint.INTENT_COMMITTED)
                 return self._confirm(keys, channel, schedule, commit.stored)
+            self._checkpoint(Checkpoint.COMMITTED)
             return self._reply(keys, channel, schedule, step, commit.stored.version)
         raise StoreUnavailable(
             f"gave up after {MAX_ATTEMPTS} concurrent writes",
@@ -189,8 +230,12 @@ class Engine:
             step = self._resolve(keys, turn.settle_taken(ctx))
         else:
             step = turn.settle_booked(ctx, event)
+        self._checkpoint(Checkpoint.CALENDAR_CALLED)
         commit = self._store.commit(keys, stored, step.record)
-        return (commit.stored, step) if commit.ok else (commit.stored, None)
+        if not commit.ok:
+            return commit.stored, None
+        self._checkpoint(Checkpoint.COMMITTED)
+        return commit.stored, step
 
     def _resolve(self, keys: ConversationKeys, decision: turn.Decision) -> turn.Step:
         if isinstance(decision, turn.Step):

@@ -8,8 +8,9 @@ conversation's key.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 PREFIX = "dialog"
 DEFAULT_TTL_SECONDS = 600
@@ -43,6 +44,14 @@ class ConversationKeys:
         """What was pending, kept past the conversation's TTL to explain an expiry."""
         return f"{PREFIX}:{self.tag}:pending"
 
+    @classmethod
+    def parse(cls, key: str) -> ConversationKeys | None:
+        """The conversation a conversation key belongs to (None for any other key)."""
+        match = _CONVERSATION_KEY.fullmatch(key)
+        if match is None:
+            return None
+        return cls(unquote(match["tenant"]), unquote(match["conversation"]))
+
     def quarantine(self, stamp: int) -> str:
         """Where an unreadable record is moved aside."""
         return f"{PREFIX}:{self.tag}:corrupt:{stamp}"
@@ -54,9 +63,13 @@ def marker_ttl_seconds(conversation_ttl: int) -> int:
     return max(MARKER_MIN_SECONDS, min(MARKER_MAX_SECONDS, wanted))
 
 
-def scan_pattern() -> str:
-    """Matches every conversation key (for sweeps and tests)."""
-    return f"{PREFIX}:{{*}}:conv"
+def scan_pattern(tenant_id: str | None = None) -> str:
+    """Matches every conversation key, or one tenant's (for sweeps and tests)."""
+    tenant = "*" if tenant_id is None else _escape(tenant_id)
+    return f"{PREFIX}:{{{tenant}:*}}:conv"
+
+
+_CONVERSATION_KEY = re.compile(re.escape(PREFIX) + r":\{(?P<tenant>[^:{}]+):(?P<conversation>[^:{}]+)\}:conv")
 
 
 def _escape(value: str) -> str:

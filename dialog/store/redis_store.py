@@ -121,6 +121,14 @@ class RedisStore:
             version = marker.version  # versions keep growing across an expiry
         return Stored(version, record, marker)
 
+    def conversations(self, tenant_id: str | None = None) -> Iterator[K.ConversationKeys]:
+        """Every stored conversation (of one tenant, or all), by SCAN: for sweeps, not for turns."""
+        with _translated(K.ConversationKeys(tenant_id or "*", "*")):
+            for raw in self._client.scan_iter(match=K.scan_pattern(tenant_id), count=500):
+                keys = K.ConversationKeys.parse(raw.decode() if isinstance(raw, bytes) else raw)
+                if keys is not None:
+                    yield keys
+
     def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
         """Write ``record`` as version ``expected.version + 1`` if nobody wrote in between."""
         new_version = expected.version + 1

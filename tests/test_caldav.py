@@ -84,13 +84,21 @@ def test_the_same_key_booked_from_two_instances_leaves_one_event(radicale: Radic
     assert len(radicale.events(tenant)) == 1 and second.events(tenant) == [one]
 
 
-def test_a_key_whose_event_was_moved_by_hand_still_returns_that_event(radicale: RadicaleServer, tenant: str) -> None:
-    """The create is refused with 412 (the UID exists, off the range checked): the event is read back."""
+def test_a_key_whose_event_is_elsewhere_returns_that_event_even_when_the_slot_is_now_taken(
+    radicale: RadicaleServer, tenant: str
+) -> None:
+    """A replayed key books nothing, whatever happened to its slot (the event moved, the time got busy)."""
     calendar = CalDAVCalendar(radicale.url_with_credentials)
     start, end = TUE_10_BERLIN, TUE_10_BERLIN + HALF_HOUR
-    calendar.book(tenant, lead="Dana", start=start, end=end, idempotency_key="key-1")
-    later = calendar.book(tenant, lead="Dana", start=start + HALF_HOUR, end=end + HALF_HOUR, idempotency_key="key-1")
-    assert later.start == start and len(radicale.events(tenant)) == 1
+    first = calendar.book(tenant, lead="Dana", start=start, end=end, idempotency_key="key-1")
+    # Off the range checked, the create is refused with 412 and the event is read back.
+    elsewhere = calendar.book(tenant, lead="Dana", start=end, end=end + HALF_HOUR, idempotency_key="key-1")
+    calendar.block(tenant, end, end + HALF_HOUR)
+    taken = calendar.book(tenant, lead="Dana", start=end, end=end + HALF_HOUR, idempotency_key="key-1")
+    assert first == elsewhere == taken and first.start == start
+    assert [str(e["UID"]) for e in radicale.events(tenant).values()].count("key-1") == 1
+    with pytest.raises(SlotTaken):
+        calendar.book(tenant, lead="Fox", start=end, end=end + HALF_HOUR, idempotency_key="key-2")
 
 
 def test_overlaps_with_events_and_busy_time_raise_slot_taken(radicale: RadicaleServer, tenant: str) -> None:

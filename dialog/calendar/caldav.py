@@ -153,13 +153,10 @@ class CalDAVCalendar:
                 if str(component.get("UID", "")) == idempotency_key:
                     return self._event(component, tenant_id, idempotency_key)
                 if self._busy_span(component, tenant_id, start, end):
-                    raise SlotTaken("the slot overlaps busy time or another event", tenant_id=tenant_id)
+                    return self._existing(tenant_id, budget, idempotency_key)
             body = _ics(idempotency_key, start, end, BOOKING, summary=f"Call with {lead}", lead=lead)
             if not self._create(tenant_id, budget, idempotency_key, body):
-                found = self._get(tenant_id, budget, idempotency_key)
-                if found is None:
-                    raise _HTTPStatus(f"{idempotency_key!r} exists (412) but cannot be read")
-                return self._event(found, tenant_id, idempotency_key)
+                return self._existing(tenant_id, budget, idempotency_key, created_elsewhere=True)
             return Event(
                 idempotency_key,
                 self._local_time(start, tenant_id),
@@ -167,6 +164,16 @@ class CalDAVCalendar:
                 lead,
                 idempotency_key,
             )
+
+    def _existing(self, tenant_id: str, budget: _Budget, key: str, *, created_elsewhere: bool = False) -> Event:
+        """The event under ``key``, which the range checked did not show (a person moved it, or another
+        process just created it); when there is none, the slot is taken."""
+        found = self._get(tenant_id, budget, key)
+        if found is not None:
+            return self._event(found, tenant_id, key)
+        if created_elsewhere:
+            raise _HTTPStatus(f"the event {key!r} exists (412) but cannot be read")
+        raise SlotTaken("the slot overlaps busy time or another event", tenant_id=tenant_id)
 
     def find(self, tenant_id: str, idempotency_key: str) -> Event | None:
         with self._translating("find", tenant_id) as budget:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dialog import diagrams, embedded
-from dialog.calendar.memory import InMemoryCalendar
+from dialog.calendar.base import Calendar
+from dialog.calendar.config import calendar_from_url, load_tenants
 from dialog.engine import Engine
 from dialog.errors import DialogError
 from dialog.results import Reply
@@ -68,7 +69,18 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _engine(args: argparse.Namespace, calendar: InMemoryCalendar, out: TextIO) -> Engine:
+def _calendar() -> Calendar:
+    """The calendar the environment names: DIALOG_CALENDAR_URL (memory:// or CalDAV), DIALOG_TENANTS_FILE."""
+    tenants_file = os.environ.get("DIALOG_TENANTS_FILE")
+    return calendar_from_url(
+        os.environ.get("DIALOG_CALENDAR_URL") or None,
+        username=os.environ.get("DIALOG_CALENDAR_USER") or None,
+        password=os.environ.get("DIALOG_CALENDAR_PASSWORD") or None,
+        schedules=load_tenants(tenants_file) if tenants_file else None,
+    )
+
+
+def _engine(args: argparse.Namespace, calendar: Calendar, out: TextIO) -> Engine:
     ttl = int(os.environ.get("DIALOG_TTL_SECONDS", DEFAULT_TTL_SECONDS))
     if args.redis_url:
         return Engine.from_url(args.redis_url, calendar=calendar, ttl_seconds=ttl)
@@ -83,7 +95,7 @@ def _home() -> Path:
 
 
 def _chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
-    engine = _engine(args, InMemoryCalendar(), out)
+    engine = _engine(args, _calendar(), out)
     interactive = stdin.isatty()
     print(
         f"dialog chat: conversation {args.conversation!r}, tenant {args.tenant!r}, {args.channel}. Ctrl-D to leave.",
@@ -106,7 +118,7 @@ def _chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys
 
 
 def _demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    calendar = InMemoryCalendar()  # one calendar shared by both "containers"
+    calendar = _calendar()  # one calendar shared by all three "containers"
     conversation = f"demo-{uuid.uuid4().hex[:8]}"
     say = _Narrator(out, conversation)
 
@@ -138,7 +150,7 @@ def _demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def _recover(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    settled = _engine(args, InMemoryCalendar(), sys.stderr).recover(tenant_id=args.tenant)
+    settled = _engine(args, _calendar(), sys.stderr).recover(tenant_id=args.tenant)
     for reply in settled:
         print(f"{reply.tenant_id}/{reply.conversation_id}: {reply.outcome} (v{reply.version})", file=out)
     print(f"settled {len(settled)} outstanding confirmation(s)", file=out)
@@ -148,7 +160,7 @@ def _recover(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 def _diagram(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     view = None
     if args.conversation is not None:
-        snapshot = _engine(args, InMemoryCalendar(), sys.stderr).snapshot(args.conversation, tenant_id=args.tenant)
+        snapshot = _engine(args, _calendar(), sys.stderr).snapshot(args.conversation, tenant_id=args.tenant)
         if snapshot is None:
             print(f"dialog: no conversation {args.conversation!r} for tenant {args.tenant!r}", file=sys.stderr)
             return 1

@@ -90,11 +90,20 @@ class Engine:
         url: str | None = None,
         *,
         calendar: Calendar | None = None,
+        calendar_url: str | None = None,
         data_dir: Path | None = None,
         **options: Any,
     ) -> Engine:
-        """An engine on ``url``; ``None`` means the embedded server (see ``dialog.embedded``)."""
+        """An engine on ``url``; ``None`` means the embedded server (see ``dialog.embedded``).
+
+        ``calendar_url`` (``memory://`` or a CalDAV base URL) builds the calendar when none is given.
+        """
         import redis
+
+        if calendar is None and calendar_url is not None:
+            from dialog.calendar.config import calendar_from_url
+
+            calendar = calendar_from_url(calendar_url)
 
         if url is None:
             from dialog import embedded

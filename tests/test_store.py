@@ -165,3 +165,21 @@ def test_a_hung_redis_is_store_unavailable_within_2_seconds_and_nothing_is_writt
     snap = engine.snapshot("c1")
     assert snap is not None and snap.state == "awaiting_confirmation" and not snap.booking_pending
     assert engine.handle("c1", "yes").outcome == "booked"
+
+
+def test_a_conversation_that_expires_mid_turn_is_told_it_expired(
+    redis_client: redis.Redis, calendar: InMemoryCalendar, clock: FakeClock
+) -> None:
+    """The key vanishes between this turn's load and its compare-and-set (the TTL fires)."""
+    from dialog.engine import Checkpoint
+
+    conv = ConversationKeys("default", "c1")
+    Engine(redis_client, calendar=calendar, clock=clock).handle("c1", SCHEDULE)
+
+    def expire_once(point: Checkpoint) -> None:
+        if point is Checkpoint.DECIDED and redis_client.exists(conv.conversation):
+            redis_client.delete(conv.conversation)
+
+    reply = Engine(redis_client, calendar=calendar, clock=clock, checkpoint=expire_once).handle("c1", "yes")
+    assert (reply.outcome, reply.state) == ("expired", "idle")
+    assert calendar.events("default") == []

@@ -25,7 +25,7 @@ from dialog.store.record import ExpiredMarker, Record, decode_marker, decode_rec
 
 # KEYS: conversation hash, expired marker.
 # ARGV: expected version ("0": must not exist), new version, record, ttl ms, marker ('' deletes), marker ttl ms.
-# Returns {1} when written; {0, version, record} when the version moved on; {-1} for a foreign hash.
+# Returns {1} when written; {0, version, record, marker} when the version moved on; {-1} for a foreign hash.
 CAS_SCRIPT = """
 local cur = redis.call('HGET', KEYS[1], 'v')
 if not cur then
@@ -33,7 +33,7 @@ if not cur then
   cur = '0'
 end
 if cur ~= ARGV[1] then
-  return {0, cur, redis.call('HGET', KEYS[1], 'r')}
+  return {0, cur, redis.call('HGET', KEYS[1], 'r'), redis.call('GET', KEYS[2])}
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -115,7 +115,10 @@ class RedisStore:
             fields, raw_marker = pipe.execute(raise_on_error=False)
         if isinstance(fields, Exception):
             self._corrupt(keys, f"the conversation key holds foreign data ({fields})")
-        version, record = self._parse(keys, fields[0], fields[1])
+        return self._stored(*self._parse(keys, fields[0], fields[1]), raw_marker)
+
+    @staticmethod
+    def _stored(version: int, record: Record | None, raw_marker: Any) -> Stored:
         marker = _marker(raw_marker)
         if record is None and marker is not None:
             version = marker.version  # versions keep growing across an expiry
@@ -159,14 +162,14 @@ class RedisStore:
         if status == -1:
             self._corrupt(keys, "the conversation hash has no version field")
         current_version, current = self._parse(keys, reply[1], reply[2])
-        if current_version == version and _as_bytes(reply[2]) == payload:
+        if current is not None and current_version == version and _as_bytes(reply[2]) == payload:
             # redis-py retried a script whose first run had landed (reply lost to a timeout).
             return Commit(True, Stored(version, record))
-        return Commit(False, Stored(current_version, current))
+        return Commit(False, self._stored(current_version, current, reply[3] if len(reply) > 3 else None))
 
     def _parse(self, keys: K.ConversationKeys, raw_version: Any, raw: Any) -> tuple[int, Record | None]:
-        if raw_version is None and raw is None:
-            return 0, None
+        if raw is None and raw_version in (None, b"0", "0"):
+            return 0, None  # no record (the script answers "0" for a key that is gone)
         try:
             return int(raw_version), decode_record(_as_bytes(raw))
         except (TypeError, ValueError, msgspec.DecodeError) as exc:

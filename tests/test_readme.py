@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -35,3 +36,18 @@ def test_readme_example(block: str, redis_url: str, redis_client: object, monkey
         else:
             exec(line, namespace)
     assert claims >= 3
+
+
+def test_the_readme_tenants_file_is_valid() -> None:
+    import tomllib
+
+    from dialog.calendar import Schedule
+    from dialog.calendar.config import parse_tenants
+
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks
+    tenants = parse_tenants(tomllib.loads(blocks[0]))
+    assert tenants.default.timezone == "Europe/Berlin"
+    assert tenants["acme"] == Schedule(
+        timezone="America/New_York", working_days=(0, 1, 2, 3), day_start=dt.time(8, 30), day_end=dt.time(16),
+        slot_minutes=45, horizon_days=21)

@@ -1,0 +1,435 @@
+"""Time expressions: parse what was said into a clock-independent `When`, then resolve it against a clock.
+
+Parsing (`scan`, `parse_when`) reads normalised tokens (see `normalize`), one pass of dictionary
+lookups: a time expression is found in a few microseconds. Recognised:
+
+- days: ``today``, ``tonight``, ``this morning``; ``tomorrow`` (and tmrw/tmr); ``day after
+  tomorrow``; ``in 3 days``; weekday names ``thursday``, ``next thursday``, ``this friday``,
+  ``on thu``; ``next week`` and ``thursday next week``; dates ``24 nov``, ``the 24th of
+  november``, ``nov 24``, ``november 24th 2026``, ``2026-11-24``. The abbreviations
+  mon/wed/weds/sat/sun count only after on/next/this/by/until or before a number ("c'mon", "I
+  sat down" hold no day); the rest (tue, thu, fri, ...) count anywhere. Slashed dates (``11/24``,
+  ``24/11``) are not read, as month/day order differs by country; nor is a bare "the 24th".
+- clock times: ``10am``, ``10 am``, ``10.30am``, ``10:30 pm``, ``10:30``, ``15:00``, ``3 o'clock``,
+  ``3ish``, ``noon``/``midday``/``lunchtime`` (12:00), ``midnight`` (00:00), number words (``three
+  pm``, ``ten thirty``, ``half past two``), and a bare hour (``3``, ``10.30``) only in a time
+  position: after at/to/for/around/about/by/till/until/before/after/say/do/make it/how about/what
+  about or a day word ("tomorrow 10", "thursday 2"), and before the end, ``?`` or a word such as
+  instead/please/then/on/and. ``book 2 calls`` and ``agent 007`` hold no time.
+- parts of the day: morning, afternoon, evening, night/tonight (evening); "good morning" and
+  "last night" are not times.
+
+Hours said without am/pm follow business hours: 1-7 mean 13:00-19:00, 8-11 mean morning, 12 is
+noon; a part of the day overrides that ("8 in the evening" is 20:00, "7 in the morning" 07:00). A
+leading zero or an hour above 12 is read as 24-hour time ("07:30", "15:00").
+
+A day or time that is rejected ("not thursday", "not at 3pm", "instead of 2pm", "rather than
+friday", "can't do monday", "thursday doesn't work", "3pm is bad") is not the requested one;
+`TimeScan.rejected` says that something was rejected. When several are said, the last accepted
+one wins, because spoken corrections come last ("move it to 2, no 3pm" is 15:00).
+"""
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, NamedTuple
+
+from .normalize import MONTHS, normalize, vocabulary
+
+WEEKDAYS: Final[Mapping[str, int]] = {
+    "monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "tues": 1, "wednesday": 2, "wed": 2, "weds": 2,
+    "thursday": 3, "thu": 3, "thur": 3, "thurs": 3, "friday": 4, "fri": 4,
+    "saturday": 5, "sat": 5, "sunday": 6, "sun": 6,
+}  # fmt: skip
+PARTS_OF_DAY: Final[Mapping[str, dt.time]] = {
+    "morning": dt.time(9),
+    "afternoon": dt.time(13),
+    "evening": dt.time(17),
+}
+_POD_WORDS: Final[Mapping[str, str]] = {
+    "morning": "morning",
+    "afternoon": "afternoon",
+    "evening": "evening",
+    "night": "evening",
+}
+_GUARDED_WEEKDAYS: Final = vocabulary("mon wed weds sat sun")
+_WEEKDAY_GUARDS: Final = vocabulary("on next this by until till")
+_TOMORROW: Final = vocabulary("tomorrow tmrw tmr tomorow tommorow tommorrow tomoro 2moro")
+_NOONS: Final = vocabulary("noon midday lunchtime midnight")
+_DAY_WORDS: Final = frozenset(WEEKDAYS) | _TOMORROW | {"today", "tonight"}
+# Words about days or times; `intents` stops a lead's name at them.
+TIME_WORDS: Final = _DAY_WORDS | frozenset(_POD_WORDS) | _NOONS | vocabulary("am pm oclock week day days")
+
+_HOUR_BEFORE: Final = vocabulary("at to for around about by till until before after say do") | _DAY_WORDS
+_HOUR_BEFORE_PAIRS: Final = {("make", "it"), ("how", "about"), ("what", "about")}
+_HOUR_AFTER: Final = (
+    vocabulary("instead please pls then on next this if works work ok okay thanks is would that and or but not in for")
+    | vocabulary("sharp oclock ish yes no maybe latest rather ?")
+    | _DAY_WORDS
+    | frozenset(_POD_WORDS)
+)
+_HOUR_SUFFIXES: Final = vocabulary("oclock sharp ish")
+_CLOCK: Final = re.compile(r"(\d{1,2})(?:([:.])(\d{2}))?(am|pm)?")
+_ISH: Final = re.compile(r"(\d{1,2})ish")
+_ISO_DATE: Final = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_DAY_OF_MONTH: Final = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?")
+_YEAR: Final = re.compile(r"\d{4}")
+
+# "not (at) 3pm", "thursday (is) bad": words before or after a mention that reject it.
+_REJECT_SKIP: Final = vocabulary("at on for the until till next this by")
+_REJECTING_PREFIXES: Final = {
+    ("not",), ("except",), ("can't",), ("instead", "of"), ("rather", "than"), ("can't", "do"), ("cannot", "do"),
+    ("can't", "make"), ("cannot", "make"),
+}  # fmt: skip
+_COPULAS: Final = {("is",), ("would", "be"), ("will", "be")}
+_REJECTING_SUFFIXES: Final = {
+    ("bad",), ("impossible",), ("busy",), ("no", "good"), ("doesn't", "work"), ("won't", "work"),
+    ("wouldn't", "work"), ("does", "not", "work"), ("will", "not", "work"),
+    *((negation, word) for negation in ("not", "isn't") for word in ("good", "great", "ok", "okay", "possible")),
+    ("not", "available"),
+}  # fmt: skip
+_SUFFIX_STARTS: Final = frozenset(phrase[0] for phrase in _REJECTING_SUFFIXES | _COPULAS)
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A time expression as said, before any clock is applied.
+
+    ``weekday`` 0=Monday..6=Sunday; ``days_ahead`` 0 today, 1 tomorrow, 2 day after tomorrow;
+    ``date`` (month, day, year or None); ``hour``/``minute`` in 24-hour time after am/pm and the
+    business-hours rule (both set or both None); ``part_of_day`` "morning" | "afternoon" |
+    "evening", only when no clock time was said; ``next_week`` for "next week" (alone: its Monday;
+    with a weekday: that day of next calendar week). When several day fields are set,
+    ``date`` wins over ``days_ahead``, which wins over ``weekday``/``next_week``.
+    """
+
+    weekday: int | None = None
+    days_ahead: int | None = None
+    date: tuple[int, int, int | None] | None = None
+    hour: int | None = None
+    minute: int | None = None
+    part_of_day: str | None = None
+    next_week: bool = False
+
+    def __post_init__(self) -> None:
+        if self.weekday is not None and not 0 <= self.weekday <= 6:
+            raise ValueError(f"weekday must be 0-6, got {self.weekday}")
+        if self.days_ahead is not None and self.days_ahead < 0:
+            raise ValueError(f"days_ahead must be >= 0, got {self.days_ahead}")
+        if self.date is not None and _valid_date(*self.date) is None:
+            raise ValueError(f"date is not a calendar date: {self.date}")
+        if (self.hour is None) != (self.minute is None):
+            raise ValueError("hour and minute are set together")
+        if self.hour is not None and self.minute is not None and not (0 <= self.hour <= 23 and 0 <= self.minute <= 59):
+            raise ValueError(f"no such clock time: {self.hour}:{self.minute}")
+        if self.part_of_day is not None and self.part_of_day not in PARTS_OF_DAY:
+            raise ValueError(f"part_of_day must be one of {sorted(PARTS_OF_DAY)}, got {self.part_of_day!r}")
+
+    @property
+    def has_day(self) -> bool:
+        """True when a day was said (weekday, relative day, date, or "next week")."""
+        return self.weekday is not None or self.days_ahead is not None or self.date is not None or self.next_week
+
+    @property
+    def has_time(self) -> bool:
+        """True when a clock time or a part of the day ("tomorrow morning") was said."""
+        return self.hour is not None or self.part_of_day is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    hour: int
+    minute: int
+    ambiguous: bool  # said without am/pm, so the business-hours rule or a part of the day decides
+
+
+class TimeScan(NamedTuple):
+    """What `scan` found: the accepted expression, and whether a said day or time was rejected."""
+
+    when: When | None
+    rejected: bool
+
+
+class _Found(NamedTuple):
+    """One mention, tokens ``start:end``; exactly one of the value fields is set."""
+
+    start: int
+    end: int
+    day: When | None = None
+    clock: _Clock | None = None
+    part_of_day: str | None = None
+    next_week: bool = False
+
+
+def parse_when(text: str) -> When | None:
+    """The time expression in raw ``text``, or None."""
+    return scan(normalize(text).tokens).when
+
+
+def scan(tokens: Sequence[str]) -> TimeScan:
+    """Find the day, clock time and part of the day in normalised ``tokens``; the last accepted of each wins."""
+    day: When | None = None
+    clock: _Clock | None = None
+    part_of_day: str | None = None
+    next_week = rejected = False
+    for found in _mentions(tokens):
+        if _is_rejected(tokens, found):
+            rejected = True
+            continue
+        day = found.day or day
+        clock = found.clock or clock
+        part_of_day = found.part_of_day or part_of_day
+        next_week = next_week or found.next_week
+    if day is None and clock is None and part_of_day is None and not next_week:
+        return TimeScan(None, rejected)
+    return TimeScan(_when(day, clock, part_of_day, next_week), rejected)
+
+
+def _when(day: When | None, clock: _Clock | None, part_of_day: str | None, next_week: bool) -> When:
+    return When(
+        weekday=day.weekday if day else None,
+        days_ahead=day.days_ahead if day else None,
+        date=day.date if day else None,
+        hour=None if clock is None else _hour(clock, part_of_day),
+        minute=None if clock is None else clock.minute,
+        part_of_day=part_of_day if clock is None else None,
+        next_week=next_week,
+    )
+
+
+def _at(tokens: Sequence[str], i: int) -> str:
+    return tokens[i] if 0 <= i < len(tokens) else ""
+
+
+def _mentions(tokens: Sequence[str]) -> list[_Found]:
+    found: list[_Found] = []
+    consumed = 0
+    for i, token in enumerate(tokens):
+        reader = _READERS.get(token) or (_read_number if token[0].isdecimal() else None)
+        if reader is None or i < consumed:
+            continue
+        for mention in reader(tokens, i):
+            consumed = max(consumed, mention.end)
+            found.append(mention)
+    return found
+
+
+def _is_rejected(tokens: Sequence[str], found: _Found) -> bool:
+    start = found.start - 1 if _at(tokens, found.start - 1) in _REJECT_SKIP else found.start
+    last = _at(tokens, start - 1)
+    if (last,) in _REJECTING_PREFIXES or (_at(tokens, start - 2), last) in _REJECTING_PREFIXES:
+        return True
+    return _at(tokens, found.end) in _SUFFIX_STARTS and _rejected_after(tokens, found.end)
+
+
+def _rejected_after(tokens: Sequence[str], end: int) -> bool:
+    for copula in _COPULAS:
+        if tuple(tokens[end : end + len(copula)]) == copula:
+            end += len(copula)
+            break
+    return any(tuple(tokens[end : end + n]) in _REJECTING_SUFFIXES for n in (1, 2, 3))
+
+
+def _read_weekday(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    word = tokens[i]
+    if word in _GUARDED_WEEKDAYS and not (_at(tokens, i - 1) in _WEEKDAY_GUARDS or _at(tokens, i + 1)[:1].isdecimal()):
+        return ()
+    return (_Found(i, i + 1, day=When(weekday=WEEKDAYS[word])),)
+
+
+def _read_today(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    today = _Found(i, i + 1, day=When(days_ahead=0))
+    return (today, _Found(i, i + 1, part_of_day="evening")) if tokens[i] == "tonight" else (today,)
+
+
+def _read_tomorrow(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    if (_at(tokens, i - 2), _at(tokens, i - 1)) == ("day", "after"):
+        start = i - 3 if _at(tokens, i - 3) == "the" else i - 2
+        return (_Found(start, i + 1, day=When(days_ahead=2)),)
+    return (_Found(i, i + 1, day=When(days_ahead=1)),)
+
+
+def _read_days(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    """ "in 3 days"."""
+    count = _at(tokens, i - 1)
+    if _at(tokens, i - 2) != "in" or not count.isdecimal() or len(count) > 2:
+        return ()
+    return (_Found(i - 2, i + 1, day=When(days_ahead=int(count))),)
+
+
+def _read_week(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    return (_Found(i - 1, i + 1, next_week=True),) if _at(tokens, i - 1) == "next" else ()
+
+
+def _read_part_of_day(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    before = _at(tokens, i - 1)
+    if before in ("good", "last"):
+        return ()
+    found = _Found(i, i + 1, part_of_day=_POD_WORDS[tokens[i]])
+    return (_Found(i - 1, i + 1, day=When(days_ahead=0)), found) if before == "this" else (found,)
+
+
+def _read_noon(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    hour = 0 if tokens[i] == "midnight" else 12
+    return (_Found(i, i + 1, clock=_Clock(hour, 0, ambiguous=False)),)
+
+
+def _read_month(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    month = MONTHS[tokens[i]]
+    found = _month_then_day(tokens, i, month) or _day_then_month(tokens, i, month)
+    return (found,) if found else ()
+
+
+def _month_then_day(tokens: Sequence[str], i: int, month: int) -> _Found | None:
+    """ "nov 24", "november the 24th 2026"."""
+    j = i + 2 if _at(tokens, i + 1) == "the" else i + 1
+    day = _DAY_OF_MONTH.fullmatch(_at(tokens, j))
+    if day is None or _at(tokens, j + 1) in ("am", "pm"):
+        return None
+    return _date(tokens, i, j + 1, month, int(day[1]))
+
+
+def _day_then_month(tokens: Sequence[str], i: int, month: int) -> _Found | None:
+    """ "24 nov", "the 24th of november"."""
+    j = i - 2 if _at(tokens, i - 1) == "of" else i - 1
+    day = _DAY_OF_MONTH.fullmatch(_at(tokens, j)) if j >= 0 else None
+    if day is None:
+        return None
+    return _date(tokens, j - 1 if _at(tokens, j - 1) == "the" else j, i + 1, month, int(day[1]))
+
+
+def _date(tokens: Sequence[str], start: int, end: int, month: int, day: int) -> _Found | None:
+    """A date mention, taking a four-digit year right after it."""
+    year = int(tokens[end]) if _YEAR.fullmatch(_at(tokens, end)) else None
+    if _valid_date(month, day, year) is None:
+        return None
+    return _Found(start, end + (year is not None), day=When(date=(month, day, year)))
+
+
+def _read_number(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    iso = _ISO_DATE.fullmatch(tokens[i])
+    found = _iso_date(i, *map(int, iso.groups())) if iso else _clock_mention(tokens, i)
+    return (found,) if found else ()
+
+
+def _iso_date(i: int, year: int, month: int, day: int) -> _Found | None:
+    return _Found(i, i + 1, day=When(date=(month, day, year))) if _valid_date(month, day, year) else None
+
+
+def _clock_mention(tokens: Sequence[str], i: int) -> _Found | None:
+    token, after = tokens[i], _at(tokens, i + 1)
+    match = _CLOCK.fullmatch(token)
+    if match is None:
+        ish = _ISH.fullmatch(token)
+        return _bare(ish[1], None, i, i + 1) if ish else None
+    hour, separator, minute, meridiem = match.groups()
+    if meridiem or after in ("am", "pm"):
+        clock = _meridiem(int(hour), int(minute or 0), meridiem or after)
+        return _Found(i, i + 1 + (meridiem is None), clock=clock) if clock else None
+    if after in _HOUR_SUFFIXES:
+        return _bare(hour, minute, i, i + 2)
+    if separator == ":" or _in_time_position(tokens, i):
+        return _bare(hour, minute, i, i + 1)
+    return None
+
+
+def _in_time_position(tokens: Sequence[str], i: int) -> bool:
+    """A bare number is an hour only between time words: "at 3", "make it 11", "tomorrow 10", "at 4?"."""
+    before, after = _at(tokens, i - 1), _at(tokens, i + 1)
+    placed = before in _HOUR_BEFORE or (_at(tokens, i - 2), before) in _HOUR_BEFORE_PAIRS
+    return placed and (after == "" or after in _HOUR_AFTER)
+
+
+def _bare(hour_text: str, minute_text: str | None, start: int, end: int) -> _Found | None:
+    """An hour said without am/pm; a leading zero or an hour above 12 is 24-hour time."""
+    hour, minute = int(hour_text), int(minute_text or 0)
+    if hour > 23 or minute > 59:
+        return None
+    ambiguous = 1 <= hour <= 12 and not hour_text.startswith("0")
+    return _Found(start, end, clock=_Clock(hour, minute, ambiguous))
+
+
+def _valid_date(month: int, day: int, year: int | None) -> dt.date | None:
+    try:
+        return dt.date(2000 if year is None else year, month, day)  # 2000 is a leap year: "feb 29" is valid
+    except ValueError:
+        return None
+
+
+def _meridiem(hour: int, minute: int, ap: str) -> _Clock | None:
+    if not 1 <= hour <= 12 or minute > 59:
+        return None
+    return _Clock(hour % 12 + (12 if ap == "pm" else 0), minute, ambiguous=False)
+
+
+def _hour(clock: _Clock, part_of_day: str | None) -> int:
+    """Apply the part of the day, else the business-hours rule, to an hour said without am/pm."""
+    if not clock.ambiguous or clock.hour == 12 or part_of_day == "morning":
+        return clock.hour
+    if part_of_day in ("afternoon", "evening"):
+        return clock.hour + 12
+    return clock.hour + 12 if clock.hour <= 7 else clock.hour
+
+
+_Reader = Callable[[Sequence[str], int], tuple[_Found, ...]]
+_READERS: Final[Mapping[str, _Reader]] = {
+    **dict.fromkeys(WEEKDAYS, _read_weekday),
+    **dict.fromkeys(_TOMORROW, _read_tomorrow),
+    **dict.fromkeys(("today", "tonight"), _read_today),
+    **dict.fromkeys(("day", "days"), _read_days),
+    "week": _read_week,
+    **dict.fromkeys(_POD_WORDS, _read_part_of_day),
+    **dict.fromkeys(_NOONS, _read_noon),
+    **dict.fromkeys(MONTHS, _read_month),
+}
+
+
+def resolve_when(when: When, *, now: dt.datetime, anchor: dt.datetime | None = None) -> tuple[dt.date, dt.time | None]:
+    """Resolve ``when`` against ``now`` (tenant-local) and, for a reschedule, the proposal's ``anchor``.
+
+    Returns the date and a naive wall-clock time, or None for the time when the caller should pick
+    the first free slot of that day. With an anchor, a missing day or time is taken from the anchor.
+    Without one, a time alone is today if still ahead of ``now``, else tomorrow.
+    """
+    day = _resolve_day(when, now.date())
+    clock = _resolve_clock(when)
+    if anchor is not None:
+        return day if day is not None else anchor.date(), clock if clock is not None else anchor.time()
+    if day is None and clock is not None:
+        return (now.date() if clock > now.time() else now.date() + dt.timedelta(days=1)), clock
+    return day if day is not None else now.date(), clock
+
+
+def _resolve_clock(when: When) -> dt.time | None:
+    if when.hour is not None and when.minute is not None:
+        return dt.time(when.hour, when.minute)
+    return PARTS_OF_DAY[when.part_of_day] if when.part_of_day else None
+
+
+def _resolve_day(when: When, today: dt.date) -> dt.date | None:
+    if when.date is not None:
+        return _next_date(*when.date, today=today)
+    if when.days_ahead is not None:
+        return today + dt.timedelta(days=when.days_ahead)
+    if when.next_week:
+        next_monday = today + dt.timedelta(days=7 - today.weekday())
+        return next_monday + dt.timedelta(days=when.weekday or 0)
+    if when.weekday is not None:
+        # The next such day strictly after today: "Thursday" said on a Thursday is a week later.
+        return today + dt.timedelta(days=(when.weekday - today.weekday() - 1) % 7 + 1)
+    return None
+
+
+def _next_date(month: int, day: int, year: int | None, *, today: dt.date) -> dt.date:
+    """An explicit date; without a year, this year's, or the next year's once it has passed."""
+    if year is not None:
+        return dt.date(year, month, day)
+    for candidate_year in range(today.year, today.year + 9):  # Feb 29 recurs within 8 years
+        try:
+            candidate = dt.date(candidate_year, month, day)
+        except ValueError:
+            continue
+        if candidate >= today:
+            return candidate
+    raise ValueError(f"no {month}/{day} within 8 years of {today}")

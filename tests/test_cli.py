@@ -12,8 +12,12 @@ import pytest
 
 def dialog(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dialog.cli", *args], input=stdin, capture_output=True, text=True,
-        timeout=60, env={**os.environ, **(env or {})},
+        [sys.executable, "-m", "dialog.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 

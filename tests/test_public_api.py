@@ -6,8 +6,15 @@ import inspect
 
 import dialog
 
-SPEC_NAMES = {"Engine", "InMemoryCalendar", "DialogError", "StoreUnavailable", "InvalidInput",
-              "CorruptState", "CalendarUnavailable"}
+SPEC_NAMES = {
+    "Engine",
+    "InMemoryCalendar",
+    "DialogError",
+    "StoreUnavailable",
+    "InvalidInput",
+    "CorruptState",
+    "CalendarUnavailable",
+}
 
 
 def test_all_is_sorted_and_exports_exist() -> None:
@@ -17,8 +24,11 @@ def test_all_is_sorted_and_exports_exist() -> None:
 
 
 def test_every_error_derives_from_dialog_error() -> None:
-    errors = [getattr(dialog, n) for n in dialog.__all__ if isinstance(getattr(dialog, n), type)
-              and issubclass(getattr(dialog, n), Exception)]
+    errors = [
+        getattr(dialog, n)
+        for n in dialog.__all__
+        if isinstance(getattr(dialog, n), type) and issubclass(getattr(dialog, n), Exception)
+    ]
     assert len(errors) >= 6
     assert all(issubclass(e, dialog.DialogError) for e in errors)
 

@@ -49,5 +49,10 @@ def test_the_readme_tenants_file_is_valid() -> None:
     tenants = parse_tenants(tomllib.loads(blocks[0]))
     assert tenants.default.timezone == "Europe/Berlin"
     assert tenants["acme"] == Schedule(
-        timezone="America/New_York", working_days=(0, 1, 2, 3), day_start=dt.time(8, 30), day_end=dt.time(16),
-        slot_minutes=45, horizon_days=21)
+        timezone="America/New_York",
+        working_days=(0, 1, 2, 3),
+        day_start=dt.time(8, 30),
+        day_end=dt.time(16),
+        slot_minutes=45,
+        horizon_days=21,
+    )

@@ -75,34 +75,57 @@ P, A, R, D, IDLE = "proposed", "awaiting_confirmation", "rescheduling", "done", 
 # situation -> utterance kind -> (outcome, state after, events added by this turn)
 TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
     "idle": {
-        "confirm": ("nothing_pending", IDLE, 0), "refuse": ("nothing_pending", IDLE, 0),
-        "hesitate": ("reprompted", IDLE, 0), "move": ("reprompted", IDLE, 0),
-        "move_to_time": ("reprompted", IDLE, 0), "schedule": (P, A, 0), "unclear": ("reprompted", IDLE, 0),
+        "confirm": ("nothing_pending", IDLE, 0),
+        "refuse": ("nothing_pending", IDLE, 0),
+        "hesitate": ("reprompted", IDLE, 0),
+        "move": ("reprompted", IDLE, 0),
+        "move_to_time": ("reprompted", IDLE, 0),
+        "schedule": (P, A, 0),
+        "unclear": ("reprompted", IDLE, 0),
     },
     "awaiting": {
-        "confirm": ("booked", D, 1), "refuse": ("cancelled", D, 0), "hesitate": ("reprompted", A, 0),
-        "move": ("rescheduled", A, 0), "move_to_time": ("rescheduled", A, 0), "schedule": (P, A, 0),
+        "confirm": ("booked", D, 1),
+        "refuse": ("cancelled", D, 0),
+        "hesitate": ("reprompted", A, 0),
+        "move": ("rescheduled", A, 0),
+        "move_to_time": ("rescheduled", A, 0),
+        "schedule": (P, A, 0),
         "unclear": ("reprompted", A, 0),
     },
     "rescheduling": {
-        "confirm": ("reprompted", R, 0), "refuse": ("cancelled", D, 0), "hesitate": ("reprompted", R, 0),
-        "move": ("reprompted", R, 0), "move_to_time": ("no_free_slot", R, 0),
+        "confirm": ("reprompted", R, 0),
+        "refuse": ("cancelled", D, 0),
+        "hesitate": ("reprompted", R, 0),
+        "move": ("reprompted", R, 0),
+        "move_to_time": ("no_free_slot", R, 0),
         "schedule": ("no_free_slot", R, 0),  # the setup leaves no free slot for anyone
         "unclear": ("reprompted", R, 0),
     },
     "done_booked": {
-        "confirm": ("already_booked", D, 0), "refuse": ("nothing_pending", D, 0),
-        "hesitate": ("reprompted", D, 0), "move": ("reprompted", D, 0),
-        "move_to_time": ("reprompted", D, 0), "schedule": (P, A, 0), "unclear": ("reprompted", D, 0),
+        "confirm": ("already_booked", D, 0),
+        "refuse": ("nothing_pending", D, 0),
+        "hesitate": ("reprompted", D, 0),
+        "move": ("reprompted", D, 0),
+        "move_to_time": ("reprompted", D, 0),
+        "schedule": (P, A, 0),
+        "unclear": ("reprompted", D, 0),
     },
     "done_cancelled": {
-        "confirm": ("nothing_pending", D, 0), "refuse": ("nothing_pending", D, 0),
-        "hesitate": ("reprompted", D, 0), "move": ("reprompted", D, 0),
-        "move_to_time": ("reprompted", D, 0), "schedule": (P, A, 0), "unclear": ("reprompted", D, 0),
+        "confirm": ("nothing_pending", D, 0),
+        "refuse": ("nothing_pending", D, 0),
+        "hesitate": ("reprompted", D, 0),
+        "move": ("reprompted", D, 0),
+        "move_to_time": ("reprompted", D, 0),
+        "schedule": (P, A, 0),
+        "unclear": ("reprompted", D, 0),
     },
     "idle_expired": {
-        "confirm": ("expired", IDLE, 0), "refuse": ("expired", IDLE, 0), "hesitate": ("expired", IDLE, 0),
-        "move": ("expired", IDLE, 0), "move_to_time": ("expired", IDLE, 0), "schedule": (P, A, 0),
+        "confirm": ("expired", IDLE, 0),
+        "refuse": ("expired", IDLE, 0),
+        "hesitate": ("expired", IDLE, 0),
+        "move": ("expired", IDLE, 0),
+        "move_to_time": ("expired", IDLE, 0),
+        "schedule": (P, A, 0),
         "unclear": ("expired", IDLE, 0),
     },
 }
@@ -116,9 +139,7 @@ def test_the_table_covers_every_situation_and_kind() -> None:
 
 
 @pytest.mark.parametrize(("situation", "kind"), CELLS)
-def test_cell(
-    engine: Engine, calendar: InMemoryCalendar, redis_client: redis.Redis, situation: str, kind: str
-) -> None:
+def test_cell(engine: Engine, calendar: InMemoryCalendar, redis_client: redis.Redis, situation: str, kind: str) -> None:
     setup, state_before = SETUPS[situation]
     setup(engine, calendar, redis_client)
     snap = engine.snapshot("t")

@@ -7,15 +7,15 @@ surrogates) gives a `Normalized` value and never raises. What it does:
   curly apostrophes become ``'``; ``a.m.``/``p.m.`` become ``am``/``pm``;
 - keeps ``:`` and ``.`` between digits (``10:30``, ``10.30``), ``-`` and ``/``
   between digits (``2026-11-24``, ``11/24``), ``'`` inside words (``don't``);
-- turns clause punctuation (``, ; . ! :`` and line breaks) into a ``","`` token and keeps ``"?"``
-  as a token; drops every other symbol and emoji, except 👍 ✅ 👌 ✔ ☑ 🙂 😊
+- turns each clause mark (``, ; . ! :`` and line breaks) into a ``","`` token and keeps each
+  ``"?"`` as a token; drops every other symbol and emoji, except 👍 ✅ 👌 ✔ ☑ 🙂 😊
   (read as ``yes``), 👎 ❌ ✖ 🚫 (``no``) and 🤔 (``hmm``);
 - repairs stretched words only when the repair lands on known vocabulary
   (``yesss`` -> ``yes``, ``nooo`` -> ``no``, ``goood`` -> ``good``; ``book`` and
   ``tomorrow`` stay as they are);
 - drops voice fillers (uh, um, er, erm, uhm, ah, eh) anywhere, the discourse fillers
-  well/so/like/oh when they open a clause, and "like" before a number ("at like eleven"); ``uh huh``/``mm hmm``/``mhm``
-  become ``yes``, ``nuh uh``/``uh-uh`` become ``no``;
+  well/so/like/oh when they open a clause, and "like" before a number ("at like eleven");
+  ``uh huh``/``mm hmm``/``mhm`` become ``yes``, ``nuh uh``/``uh-uh`` become ``no``;
 - expands sloppy contractions (``dont`` -> ``don't``, ``oclock`` spellings);
 - turns number words into digits: ``three`` -> ``3``, ``twenty five`` -> ``25``,
   ``ten thirty`` -> ``10:30``, ``ten oh five`` -> ``10:05``, ``half past two`` ->
@@ -65,9 +65,10 @@ _TRANSLATE: Final = str.maketrans(
 _AMPM: Final = re.compile(r"(?<![^\W\d_])([ap])\. ?m\b\.?")
 _TITLE_DOT: Final = re.compile(r"\b(dr|mr|mrs|ms|mx|prof|st|jr|sr)\.")
 _HYPHEN_NO: Final = re.compile(r"\b(?:nuh|uh)-uh\b")
-_QUESTION: Final = re.compile(r"\?+")
-_CLAUSE: Final = re.compile(r"[,;!\n\r\v\f\x85\u2028\u2029]+|(?<!\d)[.:]+|[.:]+(?!\d)")
-_DROP: Final = re.compile(r"[^\w\s',?:./-]|_|(?<!\w)'|'(?!\w)|(?<!\d)[/-]|[/-](?!\d)")
+_CLAUSE_MARKS: Final = ",;!.:\n\r\v\f\x85\u2028\u2029"
+# A token is a number with its joints and suffix ("10:30", "2026-11-24", "10.30am", "24th"), a word
+# with inner apostrophes ("don't"), "?" or one clause mark; anything else (symbols, emoji, "_") separates.
+_TOKEN: Final = re.compile(r"\d+(?:[:./-]\d+)*[^\W_]*|[^\W_]+(?:'[^\W_]+)*|[?" + _CLAUSE_MARKS + "]")
 _RUN3: Final = re.compile(r"([^\W\d_])\1\1")
 _RUN2_PLUS: Final = re.compile(r"([^\W\d_])\1+")
 _RUN3_PLUS: Final = re.compile(r"([^\W\d_])\1\1+")
@@ -85,6 +86,7 @@ _RESPELL: Final[Mapping[str, str]] = {
     "didnt": "didn't", "wasnt": "wasn't", "arent": "aren't", "wouldnt": "wouldn't",
     "couldnt": "couldn't", "shouldnt": "shouldn't", "im": "i'm", "ive": "i've", "lets": "let's",
     "thats": "that's", "whats": "what's", "its": "it's", "o'clock": "oclock", "o'clok": "oclock",
+    **dict.fromkeys(_CLAUSE_MARKS, ","),
 }  # fmt: skip
 _FILLERS: Final = vocabulary("uh um er erm uhm ah eh")
 _OPENERS: Final = vocabulary("well so like oh")
@@ -128,8 +130,8 @@ class Normalized(NamedTuple):
 
 def normalize(raw: str) -> Normalized:
     """Normalise ``raw`` (typed or transcribed) as the module docstring describes."""
-    text = _clean(raw.lower())
-    words = text.split()
+    text = _prepare(raw.lower())
+    words = _TOKEN.findall(text)
     tokens = list(map(_RESPELL.get, words, words))
     if _RUN3.search(text):
         tokens = [_unstretch(t) for t in tokens]
@@ -142,23 +144,19 @@ def normalize(raw: str) -> Normalized:
     return Normalized(joined, " ".join(flat), flat)
 
 
-def _clean(text: str) -> str:
-    """Map emoji and apostrophes, then turn punctuation into "," and "?" tokens or spaces."""
+def _prepare(text: str) -> str:
+    """Fold compatibility forms, map emoji and apostrophes, and join "a.m.", "Dr." and "uh-uh"."""
     # The substring tests are fast paths: most answers are plain words, and each skipped pass saves a scan.
     if not text.isascii():
         # NFKC folds compatibility forms: fullwidth "YES?" (U+FF39...) reads as "yes?", superscript 2 as "2".
         text = unicodedata.normalize("NFKC", text).translate(_TRANSLATE)
     elif "@" in text or "&" in text or "`" in text:
         text = text.translate(_TRANSLATE)
-    if text.replace(" ", "").isalnum():
-        return text
     if "." in text:
         text = _TITLE_DOT.sub(r"\1", _AMPM.sub(r"\1m", text))  # "Dr. Scully" is one name, not two clauses
     if "-uh" in text:
         text = _HYPHEN_NO.sub(_NO, text)
-    if "?" in text:
-        text = _QUESTION.sub(" ? ", text)
-    return _DROP.sub(" ", _CLAUSE.sub(" , ", text))
+    return text
 
 
 def _unstretch(token: str) -> str:

@@ -137,11 +137,16 @@ class When:
         return self.hour is not None or self.part_of_day is not None
 
 
-@dataclass(frozen=True, slots=True)
-class _Clock:
+class _Clock(NamedTuple):
     hour: int
     minute: int
     ambiguous: bool  # said without am/pm, so the business-hours rule or a part of the day decides
+
+
+class _Day(NamedTuple):
+    weekday: int | None = None
+    days_ahead: int | None = None
+    date: tuple[int, int, int | None] | None = None
 
 
 class TimeScan(NamedTuple):
@@ -156,7 +161,7 @@ class _Found(NamedTuple):
 
     start: int
     end: int
-    day: When | None = None
+    day: _Day | None = None
     clock: _Clock | None = None
     part_of_day: str | None = None
     next_week: bool = False
@@ -169,7 +174,7 @@ def parse_when(text: str) -> When | None:
 
 def scan(tokens: Sequence[str]) -> TimeScan:
     """Find the day, clock time and part of the day in normalised ``tokens``; the last accepted of each wins."""
-    day: When | None = None
+    day: _Day | None = None
     clock: _Clock | None = None
     part_of_day: str | None = None
     next_week = rejected = False
@@ -186,7 +191,7 @@ def scan(tokens: Sequence[str]) -> TimeScan:
     return TimeScan(_when(day, clock, part_of_day, next_week), rejected)
 
 
-def _when(day: When | None, clock: _Clock | None, part_of_day: str | None, next_week: bool) -> When:
+def _when(day: _Day | None, clock: _Clock | None, part_of_day: str | None, next_week: bool) -> When:
     return When(
         weekday=day.weekday if day else None,
         days_ahead=day.days_ahead if day else None,
@@ -210,7 +215,7 @@ def _mentions(tokens: Sequence[str]) -> list[_Found]:
         if reader is None or i < consumed:
             continue
         for mention in reader(tokens, i):
-            consumed = max(consumed, mention.end)
+            consumed = mention.end if mention.end > consumed else consumed
             found.append(mention)
     return found
 
@@ -235,19 +240,19 @@ def _read_weekday(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     word = tokens[i]
     if word in _GUARDED_WEEKDAYS and not (_at(tokens, i - 1) in _WEEKDAY_GUARDS or _at(tokens, i + 1)[:1].isdecimal()):
         return ()
-    return (_Found(i, i + 1, day=When(weekday=WEEKDAYS[word])),)
+    return (_Found(i, i + 1, day=_Day(weekday=WEEKDAYS[word])),)
 
 
 def _read_today(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
-    today = _Found(i, i + 1, day=When(days_ahead=0))
+    today = _Found(i, i + 1, day=_Day(days_ahead=0))
     return (today, _Found(i, i + 1, part_of_day="evening")) if tokens[i] == "tonight" else (today,)
 
 
 def _read_tomorrow(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     if (_at(tokens, i - 2), _at(tokens, i - 1)) == ("day", "after"):
         start = i - 3 if _at(tokens, i - 3) == "the" else i - 2
-        return (_Found(start, i + 1, day=When(days_ahead=2)),)
-    return (_Found(i, i + 1, day=When(days_ahead=1)),)
+        return (_Found(start, i + 1, day=_Day(days_ahead=2)),)
+    return (_Found(i, i + 1, day=_Day(days_ahead=1)),)
 
 
 def _read_days(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
@@ -255,7 +260,7 @@ def _read_days(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     count = _at(tokens, i - 1)
     if _at(tokens, i - 2) != "in" or not count.isdecimal() or len(count) > 2:
         return ()
-    return (_Found(i - 2, i + 1, day=When(days_ahead=int(count))),)
+    return (_Found(i - 2, i + 1, day=_Day(days_ahead=int(count))),)
 
 
 def _read_week(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
@@ -267,7 +272,7 @@ def _read_part_of_day(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     if before in ("good", "last"):
         return ()
     found = _Found(i, i + 1, part_of_day=_POD_WORDS[tokens[i]])
-    return (_Found(i - 1, i + 1, day=When(days_ahead=0)), found) if before == "this" else (found,)
+    return (_Found(i - 1, i + 1, day=_Day(days_ahead=0)), found) if before == "this" else (found,)
 
 
 def _read_noon(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
@@ -304,7 +309,7 @@ def _date(tokens: Sequence[str], start: int, end: int, month: int, day: int) -> 
     year = int(tokens[end]) if _YEAR.fullmatch(_at(tokens, end)) else None
     if _valid_date(month, day, year) is None:
         return None
-    return _Found(start, end + (year is not None), day=When(date=(month, day, year)))
+    return _Found(start, end + (year is not None), day=_Day(date=(month, day, year)))
 
 
 def _read_number(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
@@ -314,7 +319,7 @@ def _read_number(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
 
 
 def _iso_date(i: int, year: int, month: int, day: int) -> _Found | None:
-    return _Found(i, i + 1, day=When(date=(month, day, year))) if _valid_date(month, day, year) else None
+    return _Found(i, i + 1, day=_Day(date=(month, day, year))) if _valid_date(month, day, year) else None
 
 
 def _clock_mention(tokens: Sequence[str], i: int) -> _Found | None:

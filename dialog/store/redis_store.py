@@ -96,13 +96,80 @@ class Commit:
     stored: Stored
 
 
+class _Unreadable(Exception):
+    """The record or the key cannot be read; the store moves it aside and raises CorruptState."""
+
+
+class StoreCodec:
+    """The pure half of the store: script arguments out, Redis replies in. No I/O."""
+
+    def __init__(self, ttl_seconds: int) -> None:
+        self.ttl_ms = ttl_seconds * 1000
+        self.marker_ttl_ms = K.marker_ttl_seconds(ttl_seconds) * 1000
+
+    def cas_args(self, expected: Stored, record: Record) -> tuple[list[Any], int, bytes, Record]:
+        """Arguments of the CAS script writing ``record`` as the next version, stamped with a nonce."""
+        version = expected.version + 1
+        record = msgspec.structs.replace(record, nonce=random.getrandbits(48))
+        payload = encode(record)
+        marker = _marker_for(record, version)
+        expect = expected.version if expected.record else 0
+        args = [expect, version, payload, self.ttl_ms, encode(marker) if marker else b"", self.marker_ttl_ms]
+        return args, version, payload, record
+
+    def loaded(self, fields: Any, raw_marker: Any) -> Stored:
+        if isinstance(fields, Exception):
+            raise _Unreadable(f"the conversation key holds foreign data ({fields})")
+        return self._stored(*self._parse(fields[0], fields[1]), raw_marker)
+
+    def committed(self, reply: list[Any], version: int, payload: bytes, record: Record) -> Commit:
+        status = int(reply[0])
+        if status == 1:
+            return Commit(True, Stored(version, record))
+        if status == -1:
+            raise _Unreadable("the conversation hash has no version field")
+        current_version, current = self._parse(reply[1], reply[2])
+        if current is not None and current_version == version and _as_bytes(reply[2]) == payload:
+            # redis-py retried a script whose first run had landed (reply lost to a timeout).
+            return Commit(True, Stored(version, record))
+        return Commit(False, self._stored(current_version, current, reply[3] if len(reply) > 3 else None))
+
+    @staticmethod
+    def _stored(version: int, record: Record | None, raw_marker: Any) -> Stored:
+        marker = _marker(raw_marker)
+        if record is None and marker is not None:
+            version = marker.version  # versions keep growing across an expiry
+        return Stored(version, record, marker)
+
+    @staticmethod
+    def _parse(raw_version: Any, raw: Any) -> tuple[int, Record | None]:
+        if raw is None and raw_version in (None, b"0", "0"):
+            return 0, None  # no record (the script answers "0" for a key that is gone)
+        try:
+            return int(raw_version), decode_record(_as_bytes(raw))
+        except (TypeError, ValueError, msgspec.DecodeError) as exc:
+            raise _Unreadable(f"the stored record cannot be read: {exc}") from exc
+
+    @staticmethod
+    def quarantine_keys(keys: K.ConversationKeys) -> list[str]:
+        return [keys.conversation, keys.quarantine(int(time.time() * 1000))]
+
+    @staticmethod
+    def corrupt(keys: K.ConversationKeys, why: str, kept_at: str | None) -> CorruptState:
+        return CorruptState(
+            why, key=keys.conversation, kept_at=kept_at, tenant_id=keys.tenant_id, conversation_id=keys.conversation_id
+        )
+
+
+QUARANTINE_ARGS = [K.QUARANTINE_TTL_SECONDS * 1000]
+
+
 class RedisStore:
     """Load and compare-and-set conversations on a synchronous redis-py client."""
 
     def __init__(self, client: Any, *, ttl_seconds: int) -> None:
         self._client = client
-        self._ttl_ms = ttl_seconds * 1000
-        self._marker_ttl_ms = K.marker_ttl_seconds(ttl_seconds) * 1000
+        self._codec = StoreCodec(ttl_seconds)
         self._cas = client.register_script(CAS_SCRIPT)
         self._quarantine = client.register_script(QUARANTINE_SCRIPT)
 
@@ -113,79 +180,79 @@ class RedisStore:
         pipe.get(keys.expired_marker)
         with _translated(keys):
             fields, raw_marker = pipe.execute(raise_on_error=False)
-        if isinstance(fields, Exception):
-            self._corrupt(keys, f"the conversation key holds foreign data ({fields})")
-        return self._stored(*self._parse(keys, fields[0], fields[1]), raw_marker)
+        try:
+            return self._codec.loaded(fields, raw_marker)
+        except _Unreadable as exc:
+            self._corrupt(keys, str(exc))
 
-    @staticmethod
-    def _stored(version: int, record: Record | None, raw_marker: Any) -> Stored:
-        marker = _marker(raw_marker)
-        if record is None and marker is not None:
-            version = marker.version  # versions keep growing across an expiry
-        return Stored(version, record, marker)
+    def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
+        """Write ``record`` as version ``expected.version + 1`` if nobody wrote in between."""
+        args, version, payload, record = self._codec.cas_args(expected, record)
+        try:
+            with _translated(keys):
+                reply = self._cas(keys=[keys.conversation, keys.expired_marker], args=args)
+            return self._codec.committed(reply, version, payload, record)
+        except _Unreadable as exc:
+            self._corrupt(keys, str(exc))
 
     def conversations(self, tenant_id: str | None = None) -> Iterator[K.ConversationKeys]:
         """Every stored conversation (of one tenant, or all), by SCAN: for sweeps, not for turns."""
         with _translated(K.ConversationKeys(tenant_id or "*", "*")):
             for raw in self._client.scan_iter(match=K.scan_pattern(tenant_id), count=500):
-                keys = K.ConversationKeys.parse(raw.decode() if isinstance(raw, bytes) else raw)
+                keys = K.ConversationKeys.parse(_as_text(raw))
                 if keys is not None:
                     yield keys
 
-    def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
-        """Write ``record`` as version ``expected.version + 1`` if nobody wrote in between."""
-        new_version = expected.version + 1
-        record = msgspec.structs.replace(record, nonce=random.getrandbits(48))
-        payload = encode(record)
-        marker = _marker_for(record, new_version)
-        args = [
-            expected.version if expected.record else 0,
-            new_version,
-            payload,
-            self._ttl_ms,
-            encode(marker) if marker else b"",
-            self._marker_ttl_ms,
-        ]
+    def _corrupt(self, keys: K.ConversationKeys, why: str) -> NoReturn:
+        names = StoreCodec.quarantine_keys(keys)
+        with _translated(keys):
+            moved = self._quarantine(keys=names, args=QUARANTINE_ARGS)
+        raise StoreCodec.corrupt(keys, why, names[1] if moved else None)
+
+
+class AsyncRedisStore:
+    """The same store on a ``redis.asyncio`` client: same scripts, same codec, awaited I/O."""
+
+    def __init__(self, client: Any, *, ttl_seconds: int) -> None:
+        self._client = client
+        self._codec = StoreCodec(ttl_seconds)
+        self._cas = client.register_script(CAS_SCRIPT)
+        self._quarantine = client.register_script(QUARANTINE_SCRIPT)
+
+    async def load(self, keys: K.ConversationKeys) -> Stored:
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hmget(keys.conversation, "v", "r")
+        pipe.get(keys.expired_marker)
+        with _translated(keys):
+            fields, raw_marker = await pipe.execute(raise_on_error=False)
+        try:
+            return self._codec.loaded(fields, raw_marker)
+        except _Unreadable as exc:
+            await self._corrupt(keys, str(exc))
+
+    async def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
+        args, version, payload, record = self._codec.cas_args(expected, record)
         try:
             with _translated(keys):
-                reply = self._cas(keys=[keys.conversation, keys.expired_marker], args=args)
-        except _ForeignData as exc:
-            self._corrupt(keys, f"the conversation key holds foreign data ({exc})")
-        return self._commit_result(keys, reply, new_version, payload, record)
+                reply = await self._cas(keys=[keys.conversation, keys.expired_marker], args=args)
+            return self._codec.committed(reply, version, payload, record)
+        except _Unreadable as exc:
+            await self._corrupt(keys, str(exc))
 
-    def _commit_result(
-        self, keys: K.ConversationKeys, reply: list[Any], version: int, payload: bytes, record: Record
-    ) -> Commit:
-        status = int(reply[0])
-        if status == 1:
-            return Commit(True, Stored(version, record))
-        if status == -1:
-            self._corrupt(keys, "the conversation hash has no version field")
-        current_version, current = self._parse(keys, reply[1], reply[2])
-        if current is not None and current_version == version and _as_bytes(reply[2]) == payload:
-            # redis-py retried a script whose first run had landed (reply lost to a timeout).
-            return Commit(True, Stored(version, record))
-        return Commit(False, self._stored(current_version, current, reply[3] if len(reply) > 3 else None))
+    async def conversations(self, tenant_id: str | None = None) -> list[K.ConversationKeys]:
+        found: list[K.ConversationKeys] = []
+        with _translated(K.ConversationKeys(tenant_id or "*", "*")):
+            async for raw in self._client.scan_iter(match=K.scan_pattern(tenant_id), count=500):
+                keys = K.ConversationKeys.parse(_as_text(raw))
+                if keys is not None:
+                    found.append(keys)
+        return found
 
-    def _parse(self, keys: K.ConversationKeys, raw_version: Any, raw: Any) -> tuple[int, Record | None]:
-        if raw is None and raw_version in (None, b"0", "0"):
-            return 0, None  # no record (the script answers "0" for a key that is gone)
-        try:
-            return int(raw_version), decode_record(_as_bytes(raw))
-        except (TypeError, ValueError, msgspec.DecodeError) as exc:
-            self._corrupt(keys, f"the stored record cannot be read: {exc}")
-
-    def _corrupt(self, keys: K.ConversationKeys, why: str) -> NoReturn:
-        kept_at = keys.quarantine(int(time.time() * 1000))
+    async def _corrupt(self, keys: K.ConversationKeys, why: str) -> NoReturn:
+        names = StoreCodec.quarantine_keys(keys)
         with _translated(keys):
-            moved = self._quarantine(keys=[keys.conversation, kept_at], args=[K.QUARANTINE_TTL_SECONDS * 1000])
-        raise CorruptState(
-            why,
-            key=keys.conversation,
-            kept_at=kept_at if moved else None,
-            tenant_id=keys.tenant_id,
-            conversation_id=keys.conversation_id,
-        )
+            moved = await self._quarantine(keys=names, args=QUARANTINE_ARGS)
+        raise StoreCodec.corrupt(keys, why, names[1] if moved else None)
 
 
 def _marker_for(record: Record, version: int) -> ExpiredMarker | None:
@@ -206,12 +273,12 @@ def _marker(raw: Any) -> ExpiredMarker | None:
         return None  # a marker only improves a message; an unreadable one is ignored
 
 
+def _as_text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _as_bytes(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
-
-
-class _ForeignData(Exception):
-    """A key of the conversation holds a value of another Redis type."""
 
 
 @contextlib.contextmanager
@@ -221,7 +288,7 @@ def _translated(keys: K.ConversationKeys) -> Iterator[None]:
         yield
     except redis.ResponseError as exc:
         if "WRONGTYPE" in str(exc):
-            raise _ForeignData(str(exc)) from exc
+            raise _Unreadable(f"the conversation key holds foreign data ({exc})") from exc
         raise _unavailable(keys, exc) from exc
     except redis.RedisError as exc:
         raise _unavailable(keys, exc) from exc

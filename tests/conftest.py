@@ -66,15 +66,20 @@ def engine(redis_client: redis.Redis, calendar: InMemoryCalendar, clock: FakeClo
 @pytest.fixture
 def make_engine(
     redis_url: str, redis_client: redis.Redis, calendar: InMemoryCalendar, clock: FakeClock
-) -> Callable[..., Engine]:
+) -> Iterator[Callable[..., Engine]]:
     """Another engine on the same Redis and calendar, with its own client ("another container")."""
+
+    clients: list[redis.Redis] = []
 
     def make(**options: object) -> Engine:
         options.setdefault("calendar", calendar)
         options.setdefault("clock", clock)
-        return Engine(redis.Redis.from_url(redis_url), **options)  # type: ignore[arg-type]
+        clients.append(redis.Redis.from_url(redis_url))
+        return Engine(clients[-1], **options)  # type: ignore[arg-type]
 
-    return make
+    yield make
+    for client in clients:
+        client.close()
 
 
 def free_port() -> int:

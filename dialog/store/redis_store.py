@@ -8,6 +8,7 @@ again without reading twice. Redis errors are translated here and never leave th
 from __future__ import annotations
 
 import contextlib
+import inspect
 import random
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any, NoReturn
 
 import msgspec
 import redis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
@@ -72,6 +74,11 @@ def apply_failure_policy(client: Any) -> None:
     if pool is None or not isinstance(kwargs, dict):
         return  # not a pooled redis-py client (e.g. a cluster client): left as the host built it
     kwargs.update(socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT)
+    if inspect.iscoroutinefunction(pool.disconnect):
+        # redis.asyncio: connections are made on first use, from these kwargs.
+        kwargs["retry"] = AsyncRetry(ExponentialWithJitterBackoff(cap=0.2, base=0.05), RETRIES)
+        client.retry = kwargs["retry"]
+        return
     if hasattr(client, "set_retry"):
         client.set_retry(failure_policy())
     else:

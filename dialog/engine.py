@@ -23,6 +23,7 @@ from dialog.errors import CalendarUnavailable, DialogError, InvalidInput
 from dialog.flow import Book, Checkpoint, Done, FindSlot, Flow, GetSchedule, Load, Pause, Reach, Request, Turns, Write
 from dialog.machine import State
 from dialog.results import Channel, Proposal, Reply, Snapshot
+from dialog.store.cache import DEFAULT_CACHE_SIZE, RecordCache
 from dialog.store.keys import DEFAULT_TTL_SECONDS, ConversationKeys
 from dialog.store.record import Record
 from dialog.store.redis_store import AsyncRedisStore, RedisStore, Stored, apply_failure_policy
@@ -55,6 +56,7 @@ class _Base:
         ttl_seconds: int,
         configure_client: bool,
         checkpoint: Callable[[Checkpoint], None] | None,
+        cache_size: int,
     ) -> None:
         if not isinstance(ttl_seconds, int) or ttl_seconds < 1:
             raise InvalidInput("ttl_seconds must be a positive whole number", field="ttl_seconds")
@@ -66,6 +68,14 @@ class _Base:
         self._turns = Turns(clock or utc_now)
         # A test seam: called at each step of a turn, so fault tests can stop a turn anywhere.
         self._checkpoint = checkpoint or _no_checkpoint
+        self._cache = RecordCache(cache_size)
+
+    def _remember(self, keys: ConversationKeys, stored: Stored) -> Stored:
+        self._cache.put(keys, stored)
+        return stored
+
+    def _remembered(self, request: Load) -> Stored | None:
+        return None if request.fresh else self._cache.get(request.keys)
 
     # --- building a turn ----------------------------------------------------------------------
 
@@ -191,6 +201,7 @@ class Engine(_Base):
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         configure_client: bool = True,
         checkpoint: Callable[[Checkpoint], None] | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         super().__init__(
             redis_client,
@@ -199,6 +210,7 @@ class Engine(_Base):
             ttl_seconds=ttl_seconds,
             configure_client=configure_client,
             checkpoint=checkpoint,
+            cache_size=cache_size,
         )
         self._store = RedisStore(redis_client, ttl_seconds=ttl_seconds)
 
@@ -285,9 +297,11 @@ class Engine(_Base):
 
     def _perform(self, request: Request) -> Any:
         if isinstance(request, Load):
-            return self._store.load(request.keys)
+            return self._remembered(request) or self._remember(request.keys, self._store.load(request.keys))
         if isinstance(request, Write):
-            return self._store.commit(request.keys, request.expected, request.record)
+            commit = self._store.commit(request.keys, request.expected, request.record)
+            self._remember(request.keys, commit.stored)
+            return commit
         if isinstance(request, Reach):
             return self._checkpoint(request.point)
         if isinstance(request, Pause):
@@ -311,6 +325,7 @@ class AsyncEngine(_Base):
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         configure_client: bool = True,
         checkpoint: Callable[[Checkpoint], None] | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
         calendar_in_thread: bool | None = None,
     ) -> None:
         super().__init__(
@@ -320,6 +335,7 @@ class AsyncEngine(_Base):
             ttl_seconds=ttl_seconds,
             configure_client=configure_client,
             checkpoint=checkpoint,
+            cache_size=cache_size,
         )
         self._store = AsyncRedisStore(redis_client, ttl_seconds=ttl_seconds)
         inline = isinstance(self.calendar, InMemoryCalendar)
@@ -383,9 +399,11 @@ class AsyncEngine(_Base):
 
     async def _perform(self, request: Request) -> Any:
         if isinstance(request, Load):
-            return await self._store.load(request.keys)
+            return self._remembered(request) or self._remember(request.keys, await self._store.load(request.keys))
         if isinstance(request, Write):
-            return await self._store.commit(request.keys, request.expected, request.record)
+            commit = await self._store.commit(request.keys, request.expected, request.record)
+            self._remember(request.keys, commit.stored)
+            return commit
         if isinstance(request, Reach):
             return self._checkpoint(request.point)
         if isinstance(request, Pause):

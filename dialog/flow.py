@@ -46,6 +46,7 @@ class GetSchedule:
 @dataclass(frozen=True, slots=True)
 class Load:
     keys: ConversationKeys
+    fresh: bool = False  # read Redis even when the process remembers the record
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,7 @@ class Turns:
 
     def recover(self, keys: ConversationKeys) -> Generator[Request, Any, Done | None]:
         """Settle the conversation's outstanding confirmation, if it has one."""
-        stored: Stored = yield Load(keys)
+        stored: Stored = yield Load(keys, fresh=True)
         if stored.record is None or stored.record.pending_booking is None:
             return None
         schedule: Schedule = yield GetSchedule(keys)

@@ -243,7 +243,7 @@ def _advance(ctx: Context, triggers: tuple[Trigger, ...], outcome: Outcome, **ch
     state = source = ctx.record.state
     for trigger in triggers:
         source, state = state, fire(state, trigger)  # the last arrow is what the diagrams mark
-    last = LastTransition(trigger=triggers[-1].value, source=source.value, dest=state.value, outcome=outcome.value)
+    last = LastTransition(trigger=triggers[-1].value, source=source.value, outcome=outcome.value)
     return msgspec.structs.replace(ctx.record, state=state, last=last, updated=_stamp(ctx), **changes)
 
 
@@ -267,5 +267,5 @@ def _epoch(value: dt.datetime) -> int:
     return int(value.timestamp())
 
 
-def _stamp(ctx: Context) -> float:
-    return round(ctx.now.timestamp(), 3)
+def _stamp(ctx: Context) -> int:
+    return int(ctx.now.timestamp())

@@ -67,9 +67,9 @@ def test_the_record_carries_its_schema_version_and_the_version_only_grows(
 ) -> None:
     versions = [engine.handle("c1", text).version for text in [SCHEDULE, "hmm", "move it", "no", "yes"]]
     assert versions == sorted(set(versions))
-    raw = redis_client.hgetall(ConversationKeys("default", "c1").conversation)
-    assert int(raw[b"v"]) == versions[-1]
-    assert json.loads(raw[b"r"])["schema_version"] == SCHEMA_VERSION
+    version, _, record = redis_client.get(ConversationKeys("default", "c1").conversation).partition(b"|")
+    assert int(version) == versions[-1]
+    assert json.loads(record)[0] == SCHEMA_VERSION == 2  # schema 2: structs as JSON arrays
 
 
 def test_a_stale_compare_and_set_is_refused_and_returns_what_stands(engine: Engine, redis_client: redis.Redis) -> None:
@@ -121,6 +121,25 @@ def test_an_unreadable_record_is_corrupt_state_and_kept_aside(
     # The conversation starts afresh; the bad value stays for inspection.
     assert engine.handle("c1", "yes").outcome == "nothing_pending"
     assert redis_client.hget(kept_at, "r") == record
+
+
+@pytest.mark.parametrize("record", [b'7|[2, "idle"', b'7|[9,"idle"]', b'x|[2,"idle"]', b"7|{}"])
+def test_an_unreadable_schema_2_record_is_corrupt_state(
+    engine: Engine, redis_client: redis.Redis, record: bytes
+) -> None:
+    conv = ConversationKeys("default", "c1")
+    redis_client.set(conv.conversation, record)
+    with pytest.raises(CorruptState) as caught:
+        engine.handle("c1", "yes")
+    assert caught.value.kept_at is not None and redis_client.get(caught.value.kept_at) == record
+
+
+def test_a_value_of_another_redis_type_is_corrupt_state(engine: Engine, redis_client: redis.Redis) -> None:
+    conv = ConversationKeys("default", "c1")
+    redis_client.rpush(conv.conversation, b"a", b"b")
+    with pytest.raises(CorruptState, match="holds a Redis list"):
+        engine.handle("c1", "yes")
+    assert engine.handle("c1", "yes").outcome == "nothing_pending"
 
 
 def test_foreign_data_under_the_conversation_key_is_corrupt_state(engine: Engine, redis_client: redis.Redis) -> None:

@@ -1,4 +1,9 @@
-"""The stored conversation record and its schema version, encoded with msgspec."""
+"""The stored conversation record and its schema version, encoded with msgspec.
+
+Schema 2 (today's) stores each struct as a JSON array (field names cost more memory than the
+values) in a plain Redis string ``<version>|<json>``; schema 1 stored the same fields as JSON
+objects in a hash ``{v: version, r: json}``, and is migrated on read (``dialog.store.migrations``).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,10 @@ import msgspec
 
 from dialog.machine import State
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
-class StoredProposal(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class StoredProposal(msgspec.Struct, frozen=True, array_like=True):
     """A proposal as stored: times are UTC epoch seconds; ``seq`` numbers it in its conversation."""
 
     lead: str
@@ -18,7 +23,7 @@ class StoredProposal(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     seq: int
 
 
-class Booking(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Booking(msgspec.Struct, frozen=True, array_like=True):
     """A confirmed proposal. ``event_id`` is None while the calendar call is outstanding (outbox)."""
 
     key: str
@@ -28,7 +33,7 @@ class Booking(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     event_id: str | None = None
 
 
-class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Request(msgspec.Struct, frozen=True, array_like=True):
     """While rescheduling: whom the call is with and the time the next answer is relative to."""
 
     lead: str
@@ -36,15 +41,16 @@ class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     has_time: bool = True
 
 
-class LastTransition(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class LastTransition(msgspec.Struct, frozen=True, array_like=True):
+    """The last arrow the conversation took (its destination is the record's state)."""
+
     trigger: str
     source: str
-    dest: str
     outcome: str
 
 
-class Record(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
-    """One conversation. The version lives beside it in Redis, so a CAS never parses JSON."""
+class Record(msgspec.Struct, frozen=True, array_like=True):
+    """One conversation. The version travels beside it, so a CAS never parses JSON."""
 
     schema_version: int
     state: State
@@ -53,7 +59,7 @@ class Record(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     booking: Booking | None = None
     seq: int = 0
     last: LastTransition | None = None
-    updated: float = 0.0
+    updated: int = 0
     # Set by the store on every write: two writers that computed the same record still write
     # different bytes, so a retried script can tell its own landed write from another's.
     nonce: int = 0
@@ -66,7 +72,7 @@ class Record(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
         return None
 
 
-class ExpiredMarker(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ExpiredMarker(msgspec.Struct, frozen=True, array_like=True):
     """What was pending when the conversation was last written, and its version."""
 
     version: int
@@ -74,17 +80,17 @@ class ExpiredMarker(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     start: int
 
 
-_record_encoder = msgspec.json.Encoder()
+_encoder = msgspec.json.Encoder()
 _record_decoder = msgspec.json.Decoder(Record)
 _marker_decoder = msgspec.json.Decoder(ExpiredMarker)
 
 
 def encode(value: Record | ExpiredMarker) -> bytes:
-    return _record_encoder.encode(value)
+    return _encoder.encode(value)
 
 
 def decode_record(raw: bytes) -> Record:
-    """Decode a record; raises ``msgspec.DecodeError`` or ``ValueError`` when it is unreadable."""
+    """Decode a schema-2 record; raises ``msgspec.DecodeError`` or ``ValueError`` when unreadable."""
     record = _record_decoder.decode(raw)
     if record.schema_version != SCHEMA_VERSION:
         raise ValueError(f"unknown schema_version {record.schema_version}")

@@ -1,8 +1,10 @@
 """The conversation store on Redis: one-round-trip load, Lua compare-and-set, quarantine.
 
-Every write is a compare-and-set on the version kept beside the record in the conversation's
-hash; a lost race returns the current record in the same round trip, so the engine can decide
-again without reading twice. Redis errors are translated here and never leave this module.
+Every write is a compare-and-set on the version stored in front of the record
+(``<version>|<json>``), which Lua reads without parsing JSON; a lost race returns the current
+record in the same round trip, so the engine can decide again without reading twice. Records
+of an older schema are read through ``dialog.store.migrations``. Redis errors are translated
+here and never leave this module.
 """
 
 from __future__ import annotations
@@ -23,22 +25,41 @@ from redis.retry import Retry
 
 from dialog.errors import CorruptState, StoreUnavailable
 from dialog.store import keys as K
+from dialog.store.migrations import from_v1
 from dialog.store.record import ExpiredMarker, Record, decode_marker, decode_record, encode
 
-# KEYS: conversation hash, expired marker.
+# The current conversation, in any schema, as {kind, a, b, marker}: kind 0 none; 2 a string
+# "<version>|<json>" (schema 2) in a; 1 a schema-1 hash, version in a and record in b; -1 a
+# value of another Redis type. Shared by both scripts (loads in one round trip, no JSON in Lua).
+_CURRENT = """
+local function current()
+  local kind = redis.call('TYPE', KEYS[1])['ok']
+  local marker = redis.call('GET', KEYS[2])
+  if kind == 'none' then return {0, false, false, marker} end
+  if kind == 'string' then return {2, redis.call('GET', KEYS[1]), false, marker} end
+  if kind == 'hash' then
+    return {1, redis.call('HGET', KEYS[1], 'v'), redis.call('HGET', KEYS[1], 'r'), marker}
+  end
+  return {-1, kind, false, marker}
+end
+local function version_of(cur)
+  if cur[1] == 0 then return '0' end
+  if cur[1] == 2 then return string.match(cur[2], '^(%d+)|') end
+  if cur[1] == 1 then return cur[2] end
+  return nil
+end
+"""
+
+# KEYS: conversation, expired marker.
+LOAD_SCRIPT = _CURRENT + "return current()\n"
+
+# KEYS: conversation, expired marker.
 # ARGV: expected version ("0": must not exist), new version, record, ttl ms, marker ('' deletes), marker ttl ms.
-# Returns {1} when written; {0, version, record, marker} when the version moved on; {-1} for a foreign hash.
-CAS_SCRIPT = """
-local cur = redis.call('HGET', KEYS[1], 'v')
-if not cur then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
-  cur = '0'
-end
-if cur ~= ARGV[1] then
-  return {0, cur, redis.call('HGET', KEYS[1], 'r'), redis.call('GET', KEYS[2])}
-end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+# Returns {1} when written, else the current conversation (see _CURRENT) for the caller to decide again.
+CAS_SCRIPT = _CURRENT + """
+local cur = current()
+if version_of(cur) ~= ARGV[1] then return cur end
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[3], 'PX', ARGV[4])
 if ARGV[5] == '' then
   redis.call('DEL', KEYS[2])
 else
@@ -124,38 +145,36 @@ class StoreCodec:
         args = [expect, version, payload, self.ttl_ms, encode(marker) if marker else b"", self.marker_ttl_ms]
         return args, version, payload, record
 
-    def loaded(self, fields: Any, raw_marker: Any) -> Stored:
-        if isinstance(fields, Exception):
-            raise _Unreadable(f"the conversation key holds foreign data ({fields})")
-        return self._stored(*self._parse(fields[0], fields[1]), raw_marker)
-
-    def committed(self, reply: list[Any], version: int, payload: bytes, record: Record) -> Commit:
-        status = int(reply[0])
-        if status == 1:
-            return Commit(True, Stored(version, record))
-        if status == -1:
-            raise _Unreadable("the conversation hash has no version field")
-        current_version, current = self._parse(reply[1], reply[2])
-        if current is not None and current_version == version and _as_bytes(reply[2]) == payload:
-            # redis-py retried a script whose first run had landed (reply lost to a timeout).
-            return Commit(True, Stored(version, record))
-        return Commit(False, self._stored(current_version, current, reply[3] if len(reply) > 3 else None))
-
-    @staticmethod
-    def _stored(version: int, record: Record | None, raw_marker: Any) -> Stored:
-        marker = _marker(raw_marker)
+    def loaded(self, current: list[Any]) -> Stored:
+        """The conversation from the load script's answer (see ``_CURRENT``)."""
+        version, record = self._parse(current)
+        marker = _marker(current[3])
         if record is None and marker is not None:
             version = marker.version  # versions keep growing across an expiry
         return Stored(version, record, marker)
 
+    def committed(self, reply: list[Any], version: int, payload: bytes, record: Record) -> Commit:
+        if len(reply) == 1:
+            return Commit(True, Stored(version, record))
+        if int(reply[0]) == 2 and _as_bytes(reply[1]) == b"%d|%s" % (version, payload):
+            # redis-py retried a script whose first run had landed (reply lost to a timeout).
+            return Commit(True, Stored(version, record))
+        return Commit(False, self.loaded(reply))
+
     @staticmethod
-    def _parse(raw_version: Any, raw: Any) -> tuple[int, Record | None]:
-        if raw is None and raw_version in (None, b"0", "0"):
-            return 0, None  # no record (the script answers "0" for a key that is gone)
+    def _parse(current: list[Any]) -> tuple[int, Record | None]:
+        kind, a, b = int(current[0]), current[1], current[2]
         try:
-            return int(raw_version), decode_record(_as_bytes(raw))
+            if kind == 0:
+                return 0, None
+            if kind == 2:
+                version, _, payload = _as_bytes(a).partition(b"|")
+                return int(version), decode_record(payload)
+            if kind == 1:
+                return int(a), from_v1(_as_bytes(b))
         except (TypeError, ValueError, msgspec.DecodeError) as exc:
             raise _Unreadable(f"the stored record cannot be read: {exc}") from exc
+        raise _Unreadable(f"the conversation key holds a Redis {_as_text(a)}, not a conversation")
 
     @staticmethod
     def quarantine_keys(keys: K.ConversationKeys) -> list[str]:
@@ -177,18 +196,16 @@ class RedisStore:
     def __init__(self, client: Any, *, ttl_seconds: int) -> None:
         self._client = client
         self._codec = StoreCodec(ttl_seconds)
+        self._load = client.register_script(LOAD_SCRIPT)
         self._cas = client.register_script(CAS_SCRIPT)
         self._quarantine = client.register_script(QUARANTINE_SCRIPT)
 
     def load(self, keys: K.ConversationKeys) -> Stored:
         """Read the record and the expiry marker in one round trip."""
-        pipe = self._client.pipeline(transaction=False)
-        pipe.hmget(keys.conversation, "v", "r")
-        pipe.get(keys.expired_marker)
         with _translated(keys):
-            fields, raw_marker = pipe.execute(raise_on_error=False)
+            current = self._load(keys=[keys.conversation, keys.expired_marker])
         try:
-            return self._codec.loaded(fields, raw_marker)
+            return self._codec.loaded(current)
         except _Unreadable as exc:
             self._corrupt(keys, str(exc))
 
@@ -223,17 +240,15 @@ class AsyncRedisStore:
     def __init__(self, client: Any, *, ttl_seconds: int) -> None:
         self._client = client
         self._codec = StoreCodec(ttl_seconds)
+        self._load = client.register_script(LOAD_SCRIPT)
         self._cas = client.register_script(CAS_SCRIPT)
         self._quarantine = client.register_script(QUARANTINE_SCRIPT)
 
     async def load(self, keys: K.ConversationKeys) -> Stored:
-        pipe = self._client.pipeline(transaction=False)
-        pipe.hmget(keys.conversation, "v", "r")
-        pipe.get(keys.expired_marker)
         with _translated(keys):
-            fields, raw_marker = await pipe.execute(raise_on_error=False)
+            current = await self._load(keys=[keys.conversation, keys.expired_marker])
         try:
-            return self._codec.loaded(fields, raw_marker)
+            return self._codec.loaded(current)
         except _Unreadable as exc:
             await self._corrupt(keys, str(exc))
 

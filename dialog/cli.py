@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     diagram.add_argument("--tenant", default="default")
     _store_options(diagram)
     diagram.set_defaults(run=_diagram)
+
+    serve = sub.add_parser("serve", help="the HTTP service (needs dialog[server]; configured by DIALOG_* variables)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    serve.set_defaults(run=_serve)
     return parser
 
 
@@ -174,6 +180,34 @@ def _diagram(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         return 2
     else:
         out.write(data.decode())
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run uvicorn on ``dialog.server.app:app_from_env``, once per worker (factory mode)."""
+    try:
+        import uvicorn
+
+        from dialog.server import config
+    except ImportError as exc:
+        print(
+            f"dialog: serve needs the server extra: pip install 'dialog[server]' ({exc.name} is missing)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers < 1:
+        print("dialog: --workers must be at least 1", file=sys.stderr)
+        return 2
+    config.prepare()  # check the configuration once, and share one store across the workers
+    uvicorn.run(
+        "dialog.server.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,  # the app logs requests as JSON, without query strings (the page's ?key=)
+        log_level="info",
+    )
     return 0
 
 

@@ -1,0 +1,495 @@
+"""The HTTP service in-process: every endpoint, auth and tenant isolation, error shapes, metrics, logs.
+
+The app runs on the real Redis (db 15) with an in-memory calendar and a clock moved by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import re
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import redis.asyncio
+from fastapi import FastAPI
+
+from dialog import InMemoryCalendar
+from dialog.engine import AsyncEngine
+from dialog.server import Metrics, create_app
+from dialog.server.auth import KeyRing
+from dialog.server.config import ConfigError, Settings, parse_api_keys, settings_from_env
+from dialog.store.keys import ConversationKeys
+from dialog.testing import FakeClock
+from tests.conftest import free_port
+
+PROPOSE = "Schedule a call with Dana Scully tomorrow at 10am"
+KEYS = {"key-acme-0123456789": "acme", "key-globex-987654321": "globex"}
+ACME = {"Authorization": "Bearer key-acme-0123456789"}
+GLOBEX = {"Authorization": "Bearer key-globex-987654321"}
+ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")
+
+
+class TestClient:
+    """httpx on the app in-process (ASGITransport), driven from sync tests on one event loop."""
+
+    __test__ = False
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._runner = asyncio.Runner()
+        self._http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialog")
+
+    def request(self, method: str, url: str, **options: Any) -> httpx.Response:
+        return self._runner.run(self._http.request(method, url, **options))
+
+    def get(self, url: str, **options: Any) -> httpx.Response:
+        return self.request("GET", url, **options)
+
+    def post(self, url: str, **options: Any) -> httpx.Response:
+        return self.request("POST", url, **options)
+
+    def delete(self, url: str, **options: Any) -> httpx.Response:
+        return self.request("DELETE", url, **options)
+
+    def close(self) -> None:
+        self._runner.run(self._http.aclose())
+        self._runner.run(self.app.state.dialog.engine.aclose())
+        self._runner.close()
+
+
+AppFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(
+    redis_url: str, redis_client: redis.Redis, calendar: InMemoryCalendar, clock: FakeClock
+) -> Iterator[AppFactory]:
+    """A TestClient on a fresh app; ``url`` points its engine elsewhere (a closed port: Redis down)."""
+    clients: list[TestClient] = []
+
+    def make(*, url: str = redis_url, calendar_: Any = calendar, **options: Any) -> TestClient:
+        metrics = Metrics()
+        engine = AsyncEngine(
+            redis.asyncio.Redis.from_url(url), calendar=calendar_, clock=clock, checkpoint=metrics.checkpoint
+        )
+        clients.append(TestClient(create_app(engine, api_keys=KEYS, metrics=metrics, **options)))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client: AppFactory) -> TestClient:
+    return make_client()
+
+
+def say(
+    client: TestClient, conversation: str, text: str, headers: dict[str, str] = ACME, **body: Any
+) -> httpx.Response:
+    return client.post(f"/v1/conversations/{conversation}/messages", json={"text": text, **body}, headers=headers)
+
+
+def error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert an error response: its status, JSON content type and stable code; return the body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code and isinstance(body["message"], str)
+    assert "Traceback" not in response.text
+    return body
+
+
+# --- turns --------------------------------------------------------------------------------------
+
+
+def test_a_conversation_over_http_books_exactly_once(client: TestClient, calendar: InMemoryCalendar) -> None:
+    proposed = say(client, "c1", PROPOSE)
+    assert proposed.status_code == 200
+    body = proposed.json()
+    assert body | {"text": None, "proposal": None} == {
+        "conversation_id": "c1",
+        "state": "awaiting_confirmation",
+        "outcome": "proposed",
+        "text": None,
+        "proposal": None,
+        "event": None,
+        "version": 1,
+        "channel": "text",
+    }
+    assert body["proposal"] == {
+        "start": "2026-11-24T10:00:00+00:00",
+        "end": "2026-11-24T10:30:00+00:00",
+        "lead": "Dana Scully",
+    }
+    assert "Dana Scully" in body["text"]
+
+    moved = say(client, "c1", "can we move it").json()
+    assert (moved["outcome"], moved["proposal"]["start"]) == ("rescheduled", "2026-11-24T10:30:00+00:00")
+
+    booked = say(client, "c1", "uh yeah sure", channel="voice").json()
+    assert (booked["state"], booked["outcome"], booked["channel"], booked["proposal"]) == (
+        "done",
+        "booked",
+        "voice",
+        None,
+    )
+    event = booked["event"]
+    assert set(event) == {"id", "start", "end", "lead"} and ISO_WITH_OFFSET.match(event["start"])
+
+    again = say(client, "c1", "yes").json()
+    assert (again["outcome"], again["event"]) == ("already_booked", event)
+    assert again["version"] > booked["version"] > moved["version"] > 1
+    assert len(calendar.events("acme")) == 1
+
+
+def test_times_carry_the_tenant_timezone_offset(client: TestClient, calendar: InMemoryCalendar) -> None:
+    from dialog import Schedule
+
+    calendar.set_schedule("acme", Schedule(timezone="America/New_York"))
+    proposal = say(client, "ny", PROPOSE).json()["proposal"]
+    assert proposal["start"] == "2026-11-24T10:00:00-05:00"
+
+
+def test_a_proposal_from_the_hosts_own_nlu(client: TestClient, clock: FakeClock) -> None:
+    start = (clock() + dt.timedelta(days=1)).replace(hour=14, minute=0).isoformat()
+    response = client.post("/v1/conversations/p1/proposals", json={"lead": "Fox Mulder", "start": start}, headers=ACME)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["outcome"], body["state"], body["proposal"]["lead"]) == (
+        "proposed",
+        "awaiting_confirmation",
+        "Fox Mulder",
+    )
+    assert body["proposal"]["start"] == "2026-11-24T14:00:00+00:00"
+    assert say(client, "p1", "yes").json()["outcome"] == "booked"
+
+
+def test_a_proposal_needs_an_aware_future_start(client: TestClient, clock: FakeClock) -> None:
+    naive = client.post(
+        "/v1/conversations/p1/proposals", json={"lead": "Dana", "start": "2026-11-24T10:00:00"}, headers=ACME
+    )
+    error(naive, 422, "invalid_request")
+    past = (clock() - dt.timedelta(hours=1)).isoformat()
+    body = error(
+        client.post("/v1/conversations/p1/proposals", json={"lead": "Dana", "start": past}, headers=ACME),
+        422,
+        "invalid_input",
+    )
+    assert body["field"] == "start"
+    empty = client.post(
+        "/v1/conversations/p1/proposals", json={"lead": " ", "start": clock().isoformat()}, headers=ACME
+    )
+    assert error(empty, 422, "invalid_input")["field"] == "lead"
+
+
+def test_get_a_conversation_or_404(client: TestClient) -> None:
+    error(client.get("/v1/conversations/nobody", headers=ACME), 404, "not_found")
+    say(client, "c1", PROPOSE)
+    snapshot = client.get("/v1/conversations/c1", headers=ACME).json()
+    assert snapshot["state"] == "awaiting_confirmation" and snapshot["version"] == 1
+    assert (snapshot["last_trigger"], snapshot["last_source"], snapshot["booking_pending"]) == (
+        "propose",
+        "idle",
+        False,
+    )
+    assert snapshot["proposal"]["lead"] == "Dana Scully"
+
+
+def test_any_id_travels_percent_encoded(client: TestClient) -> None:
+    weird = "a b:{c}*ü?#%"
+    path = "/v1/conversations/" + urllib.parse.quote(weird, safe="")
+    assert client.post(path + "/messages", json={"text": PROPOSE}, headers=ACME).json()["conversation_id"] == weird
+    assert client.get(path, headers=ACME).json()["conversation_id"] == weird
+
+
+def test_the_diagram_as_svg_and_mermaid(client: TestClient) -> None:
+    error(client.get("/v1/conversations/c1/diagram", headers=ACME), 404, "not_found")
+    say(client, "c1", PROPOSE)
+    svg = client.get("/v1/conversations/c1/diagram", headers=ACME)
+    assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
+    assert b"<svg" in svg.content and b"awaiting_confirmation" in svg.content
+    mermaid = client.get("/v1/conversations/c1/diagram?format=mermaid", headers=ACME)
+    assert mermaid.headers["content-type"].startswith("text/vnd.mermaid")
+    assert mermaid.text.startswith("stateDiagram-v2") and "class awaiting_confirmation current" in mermaid.text
+    error(client.get("/v1/conversations/c1/diagram?format=png", headers=ACME), 422, "invalid_request")
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic a2V5LWFjbWU6"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "key-acme-0123456789"},
+    ],
+    ids=["none", "wrong", "basic", "empty", "no-scheme"],
+)
+def test_without_a_valid_key_every_conversation_endpoint_is_401(client: TestClient, headers: dict[str, str]) -> None:
+    for method, path, body in [
+        ("POST", "/v1/conversations/c1/messages", {"text": "hi"}),
+        ("POST", "/v1/conversations/c1/proposals", {"lead": "x", "start": "2030-01-01T10:00:00+00:00"}),
+        ("GET", "/v1/conversations/c1", None),
+        ("GET", "/v1/conversations/c1/diagram", None),
+    ]:
+        response = client.request(method, path, json=body, headers=headers)
+        error(response, 401, "unauthorized")
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_key_never_reaches_another_tenants_conversation(client: TestClient, calendar: InMemoryCalendar) -> None:
+    say(client, "shared-id", PROPOSE, headers=ACME)
+    # Same conversation id, other key: a different conversation, in globex's namespace.
+    error(client.get("/v1/conversations/shared-id", headers=GLOBEX), 404, "not_found")
+    error(client.get("/v1/conversations/shared-id/diagram", headers=GLOBEX), 404, "not_found")
+    assert say(client, "shared-id", "yes", headers=GLOBEX).json()["outcome"] == "nothing_pending"
+    assert calendar.events("acme") == [] and calendar.events("globex") == []
+    mine = client.get("/v1/conversations/shared-id", headers=ACME).json()
+    assert (mine["state"], mine["version"]) == ("awaiting_confirmation", 1)
+    # The body cannot name a tenant either.
+    sneaky = say(client, "shared-id", "yes", headers=GLOBEX, tenant_id="acme")
+    error(sneaky, 422, "invalid_request")
+    assert say(client, "shared-id", "yes", headers=ACME).json()["outcome"] == "booked"
+    assert len(calendar.events("acme")) == 1 and calendar.events("globex") == []
+
+
+def test_the_key_ring_compares_every_key() -> None:
+    ring = KeyRing({"k1": "a", "k2": "b"})
+    assert (ring.tenant("k1"), ring.tenant("k2"), ring.tenant("k3"), ring.tenant("")) == ("a", "b", None, None)
+    assert ring.tenant_for_header("bearer  k2 ") == "b" and ring.tenant_for_header("Token k2") is None
+    assert "k1" not in repr(ring)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+def test_text_over_4096_bytes_is_413_before_the_engine(client: TestClient) -> None:
+    body = error(say(client, "big", "é" * 2049), 413, "text_too_large")  # 2,049 characters, 4,098 bytes
+    assert "4098" in body["message"]
+    error(client.get("/v1/conversations/big", headers=ACME), 404, "not_found")  # nothing was written
+    assert say(client, "big", "a" * 4096).status_code == 200
+
+
+def test_a_body_over_64_kib_is_413(client: TestClient) -> None:
+    response = client.post("/v1/conversations/c1/messages", content=b'{"text": "' + b"a" * 70_000 + b'"}', headers=ACME)
+    error(response, 413, "body_too_large")
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        (b"not json", None),
+        (b"{}", "body.text"),
+        (b'{"text": 42}', "body.text"),
+        (b'{"text": "hi", "channel": "fax"}', "body.channel"),
+        (b'{"text": "hi", "extra": 1}', "body.extra"),
+        (b"[]", "body"),
+    ],
+)
+def test_an_invalid_body_is_422_with_a_stable_code(client: TestClient, content: bytes, field: str | None) -> None:
+    response = client.post(
+        "/v1/conversations/c1/messages", content=content, headers=ACME | {"Content-Type": "application/json"}
+    )
+    body = error(response, 422, "invalid_request")
+    if field is not None:
+        assert body["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("conversation", "text", "field"),
+    [("c1", "   ", "text"), ("c1", "\ud800", "text"), ("x" * 257, "hi", "conversation_id")],
+    ids=["blank", "lone-surrogate", "long-id"],
+)
+def test_what_the_engine_refuses_is_422_invalid_input(
+    client: TestClient, conversation: str, text: str, field: str
+) -> None:
+    content = json.dumps({"text": text}).encode()  # "\ud800" stays an escape: valid JSON, invalid Unicode
+    response = client.post(
+        f"/v1/conversations/{conversation}/messages",
+        content=content,
+        headers=ACME | {"Content-Type": "application/json"},
+    )
+    assert error(response, 422, "invalid_input")["field"] == field
+
+
+def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
+    error(client.get("/v2/nothing"), 404, "not_found")
+    error(client.delete("/v1/conversations/c1", headers=ACME), 405, "method_not_allowed")
+
+
+def test_redis_down_is_503_with_retry_after(make_client: AppFactory) -> None:
+    client = make_client(url=f"redis://127.0.0.1:{free_port()}/0", retry_after=7)
+    for response in (say(client, "c1", PROPOSE), client.get("/v1/conversations/c1", headers=ACME)):
+        error(response, 503, "store_unavailable")
+        assert response.headers["retry-after"] == "7"
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.headers["retry-after"] == "7"
+    assert ready.json() == {"status": "unavailable", "checks": {"redis": "unreachable", "calendar": "ok"}}
+    assert "dialog_store_errors_total 2.0" in client.get("/metrics").text
+
+
+class _BrokenCalendar(InMemoryCalendar):
+    def busy(self, tenant_id: str, start: dt.datetime, end: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+        raise ConnectionError("calendar.example: connection refused (password=hunter2)")
+
+
+def test_calendar_down_is_503_with_retry_after(make_client: AppFactory) -> None:
+    client = make_client(calendar_=_BrokenCalendar())
+    response = say(client, "c1", PROPOSE)
+    body = error(response, 503, "calendar_unavailable")
+    assert response.headers["retry-after"] == "2" and "hunter2" not in body["message"]
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"] == {"redis": "ok", "calendar": "unreachable"}
+    assert "dialog_calendar_errors_total 1.0" in client.get("/metrics").text
+
+
+def test_a_corrupt_record_is_409_and_the_next_message_starts_afresh(
+    client: TestClient, redis_client: redis.Redis
+) -> None:
+    redis_client.rpush(ConversationKeys("acme", "c1").conversation, b"not", b"a hash")
+    error(say(client, "c1", "yes"), 409, "corrupt_state")
+    assert say(client, "c1", "yes").json()["outcome"] == "nothing_pending"
+
+
+def test_an_unexpected_error_is_a_json_500_without_internals(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine: AsyncEngine = client.app.state.dialog.engine
+
+    async def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail at /srv/dialog/engine.py")
+
+    monkeypatch.setattr(engine, "handle", explode)
+    with caplog.at_level(logging.ERROR, logger="dialog.server"):
+        response = say(client, "c1", "hi")
+    body = error(response, 500, "internal_error")
+    assert "secret" not in response.text and "engine.py" not in response.text
+    reference = re.search(r"reference (\w+)", body["message"])
+    assert reference is not None
+    logged = [json.loads(r.getMessage()) for r in caplog.records if "unhandled_error" in r.getMessage()]
+    assert logged[0]["reference"] == reference[1] and "secret internal detail" in logged[0]["traceback"]
+
+
+# --- operations ---------------------------------------------------------------------------------
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "checks": {"redis": "ok", "calendar": "ok"}}
+
+
+def test_metrics_count_turns_bookings_and_latency(client: TestClient) -> None:
+    for text in (PROPOSE, "yes", "yes"):
+        say(client, "c1", text)
+    say(client, "c1", "")  # a 422
+    text = client.get("/metrics").text
+    assert (
+        'dialog_turns_total{kind="message",outcome="proposed",state="awaiting_confirmation",trigger="propose"} 1.0'
+        in text
+    )
+    assert 'dialog_turns_total{kind="message",outcome="booked",state="done",trigger="confirm"} 1.0' in text
+    assert 'outcome="already_booked"' in text
+    assert "dialog_bookings_total 1.0" in text
+    assert 'dialog_turn_seconds_count{kind="message"} 3.0' in text
+    assert 'dialog_http_errors_total{code="invalid_input"} 1.0' in text
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+def test_concurrent_turns_on_one_conversation_count_cas_conflicts(
+    redis_url: str, redis_client: redis.Redis, calendar: InMemoryCalendar, clock: FakeClock
+) -> None:
+    """Twenty turns at once on one conversation: all answered, conflicts retried and counted."""
+
+    async def burst() -> tuple[list[httpx.Response], str]:
+        metrics = Metrics()
+        engine = AsyncEngine(
+            redis.asyncio.Redis.from_url(redis_url), calendar=calendar, clock=clock, checkpoint=metrics.checkpoint
+        )
+        app = create_app(engine, api_keys=KEYS, metrics=metrics)
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://dialog", headers=ACME) as http:
+                said = await asyncio.gather(
+                    *(http.post("/v1/conversations/hot/messages", json={"text": "hmm"}) for _ in range(20))
+                )
+                return list(said), (await http.get("/metrics")).text
+        finally:
+            await engine.aclose()
+
+    said, text = asyncio.run(burst())
+    assert [r.status_code for r in said] == [200] * 20
+    assert sorted(r.json()["version"] for r in said) == list(range(1, 21))
+    conflicts = float(re.search(r"^dialog_cas_conflicts_total (\S+)$", text, re.M)[1])  # type: ignore[index]
+    assert conflicts >= 1
+
+
+def test_turn_logs_are_json_lines_without_the_key(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="dialog.server"):
+        say(client, "c1", PROPOSE)
+        say(client, "c1", "yes")
+        client.get("/?key=key-acme-0123456789")
+        client.get("/v1/conversations/c1", headers={"Authorization": "Bearer key-wrong-but-secret"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "dialog.server"]
+    assert lines and all("key-acme-0123456789" not in line and "key-wrong-but-secret" not in line for line in lines)
+    events = [json.loads(line) for line in lines]  # every line is one JSON object
+    turns = [e for e in events if e["event"] == "turn"]
+    assert [(t["state_from"], t["state"], t["outcome"]) for t in turns] == [
+        ("idle", "awaiting_confirmation", "proposed"),
+        ("awaiting_confirmation", "done", "booked"),
+    ]
+    assert all(t["conversation_id"] == "c1" and t["tenant"] == "acme" and t["latency_ms"] > 0 for t in turns)
+    assert {"event": "request", "method": "GET", "path": "/", "status": 200}.items() <= events[-2].items()
+
+
+def test_the_chat_page_is_served_with_a_strict_policy(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<script>" in page.text and "localStorage" in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'sha256-" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def test_api_keys_from_the_environment_and_a_file(tmp_path: Any) -> None:
+    assert parse_api_keys(" k1=acme , k2 = globex ") == {"k1": "acme", "k2": "globex"}
+    keys = tmp_path / "keys"
+    keys.write_text("# ops keys\nk3=acme\n\nk4=globex,k5=initech\n")
+    settings = settings_from_env({"DIALOG_API_KEYS": "k1=acme", "DIALOG_API_KEYS_FILE": str(keys)})
+    assert dict(settings.api_keys) == {"k1": "acme", "k3": "acme", "k4": "globex", "k5": "initech"}
+    assert settings.ttl_seconds == 600 and settings.redis_url is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "no API keys"),
+        ({"DIALOG_API_KEYS": "justakey"}, "not key=tenant"),
+        ({"DIALOG_API_KEYS": "k=a,k=b"}, "two tenants"),
+        ({"DIALOG_API_KEYS": "k=a", "DIALOG_TTL_SECONDS": "soon"}, "DIALOG_TTL_SECONDS"),
+        ({"DIALOG_API_KEYS": "k=a", "DIALOG_API_KEYS_FILE": "/nonexistent/keys"}, "cannot read"),
+    ],
+)
+def test_bad_configuration_is_named_without_the_secret(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        settings_from_env(env)
+    assert "justakey" not in str(caught.value)
+
+
+def test_settings_keep_secrets_out_of_repr() -> None:
+    settings = Settings(api_keys={"sekrit-key": "acme"}, calendar_url="https://u:pw@cal/", calendar_password="pw")
+    assert "sekrit" not in repr(settings) and "pw" not in repr(settings)

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean reliability
 
 $(BIN)/dialog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ test: venv
 	$(BIN)/ruff check dialog tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# The fault suites at their long settings; writes the README's reliability table to reliability.md.
+reliability: venv
+	DIALOG_RELIABILITY_RUNS=20 DIALOG_HAMMER_TURNS=300 DIALOG_RELIABILITY_REPORT=reliability.md \
+		$(BIN)/python -m pytest -q tests/test_crashes.py tests/test_concurrency.py tests/test_outages.py tests/test_hammer.py
+	cat reliability.md
 
 lint: venv
 	$(BIN)/ruff check dialog tests

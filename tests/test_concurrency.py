@@ -11,6 +11,7 @@ import redis
 
 from dialog import Engine, InMemoryCalendar, Reply, Schedule
 from dialog.calendar.slots import grid
+from tests.reliability import Table
 
 
 def _race(engines: list[Engine], work: Callable[[Engine, int], Reply], n: int) -> list[Reply]:
@@ -41,11 +42,14 @@ def _race(engines: list[Engine], work: Callable[[Engine, int], Reply], n: int) -
 
 
 def test_two_engines_answering_yes_to_the_same_100_conversations_book_exactly_100_events(
-    engine: Engine, make_engine: Callable[..., Engine], calendar: InMemoryCalendar
+    engine: Engine, make_engine: Callable[..., Engine], calendar: InMemoryCalendar, reliability: Table
 ) -> None:
     for i in range(100):
         engine.propose(f"c{i}", lead=f"Lead {i}", start=SLOTS[i])
     replies = _race([engine, make_engine()], lambda e, i: e.handle(f"c{i}", "yes"), 100)
+    reliability.record(
+        "the same yes from two engines at once (100 conversations)", expected=100, found=len(calendar.events("default"))
+    )
 
     assert len(calendar.events("default")) == 100
     by_conversation: dict[str, Counter[str]] = {}
@@ -60,7 +64,7 @@ def test_two_engines_answering_yes_to_the_same_100_conversations_book_exactly_10
 
 
 def test_concurrent_turns_lose_no_update(
-    engine: Engine, make_engine: Callable[..., Engine], redis_client: redis.Redis
+    engine: Engine, make_engine: Callable[..., Engine], redis_client: redis.Redis, reliability: Table
 ) -> None:
     """Every committed turn bumps the version once: final version == turns applied."""
     engine.propose("busy", lead="Dana", start=SLOTS[0])
@@ -70,6 +74,8 @@ def test_concurrent_turns_lose_no_update(
 
     final = engine.snapshot("busy")
     assert final is not None
+    lost = len(replies) - (final.version - start.version)
+    reliability.record("three engines writing one conversation (180 turns)", expected=0, found=0, lost_updates=lost)
     assert final.version == start.version + len(replies) == start.version + 180
     assert sorted(r.version for r in replies) == list(range(start.version + 1, final.version + 1))
 

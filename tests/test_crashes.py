@@ -12,6 +12,7 @@ import pytest
 
 from dialog import Engine, InMemoryCalendar
 from dialog.engine import Checkpoint
+from tests.reliability import Table
 
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 
@@ -69,12 +70,13 @@ def test_every_checkpoint_is_covered() -> None:
 
 @pytest.mark.parametrize("point", list(Checkpoint))
 def test_the_next_yes_from_a_fresh_engine_completes_exactly_once(
-    make_engine: Callable[..., Engine], calendar: InMemoryCalendar, point: Checkpoint
+    make_engine: Callable[..., Engine], calendar: InMemoryCalendar, point: Checkpoint, reliability: Table
 ) -> None:
     crashed_confirmation(make_engine, point)
     fresh = make_engine()
     reply = fresh.handle("c1", "yes", channel="voice")
     events = calendar.events("default")
+    reliability.record(f"crash at {point.value}, then the next yes", expected=1, found=len(events))
     assert len(events) == 1
     assert reply.event == events[0]
     # The turn that commits `done` reports booked; after a completed commit it was the crashed one.
@@ -86,11 +88,13 @@ def test_the_next_yes_from_a_fresh_engine_completes_exactly_once(
 
 @pytest.mark.parametrize("point", list(Checkpoint))
 def test_the_recovery_sweep_completes_a_recorded_confirmation_without_user_input(
-    make_engine: Callable[..., Engine], calendar: InMemoryCalendar, point: Checkpoint
+    make_engine: Callable[..., Engine], calendar: InMemoryCalendar, point: Checkpoint, reliability: Table
 ) -> None:
     crashed_confirmation(make_engine, point)
     sweeper = make_engine()
     settled = sweeper.recover()
+    found = len(calendar.events("default"))
+    reliability.record(f"crash at {point.value}, then the sweep", expected=int(RECORDED[point]), found=found)
     outstanding = RECORDED[point] and point is not Checkpoint.COMMITTED
     assert [r.outcome for r in settled] == (["booked"] if outstanding else [])
     assert len(calendar.events("default")) == (1 if RECORDED[point] else 0)

@@ -25,6 +25,7 @@ from dialog.calendar.caldav import CalDAVCalendar, collection_name
 from dialog.testing import FakeClock
 from tests.conftest import MONDAY_8AM
 from tests.fixtures_radicale import RadicaleServer
+from tests.reliability import Table
 
 CONVERSATIONS = 6
 TURNS = int(os.environ.get("DIALOG_HAMMER_TURNS", "40"))
@@ -36,7 +37,7 @@ def worker(redis_url: str, caldav: str, tenant: str, seed: int, log: Path) -> su
 
 
 def test_three_processes_and_a_sigkill_leave_exactly_the_confirmed_bookings(
-    redis_url: str, redis_client: redis.Redis, radicale: RadicaleServer, tmp_path: Path
+    redis_url: str, redis_client: redis.Redis, radicale: RadicaleServer, tmp_path: Path, reliability: Table
 ) -> None:
     tenant = f"hammer-{os.getpid()}-{time.time_ns()}"
     caldav = radicale.url_with_credentials
@@ -69,6 +70,9 @@ def test_three_processes_and_a_sigkill_leave_exactly_the_confirmed_bookings(
     assert all(count == 1 for count in Counter(keys).values())  # at most one event per proposal
     reported = {line["event"] for line in lines if line["outcome"] in ("booked", "already_booked")}
     reported |= {r.event.idempotency_key for r in swept if r.event is not None}
+    reliability.record(
+        f"3 processes + 1 SIGKILLed, CalDAV ({4 * TURNS} turns)", expected=len(reported), found=len(set(keys))
+    )
     assert set(keys) == reported  # events exist exactly for the confirmations reported
     for i in range(CONVERSATIONS):
         snap = engine.snapshot(f"c{i}", tenant_id=tenant)

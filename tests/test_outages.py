@@ -11,12 +11,13 @@ import redis
 from dialog import Engine, InMemoryCalendar, StoreUnavailable
 from dialog.testing import FakeClock
 from tests.conftest import RedisServer
+from tests.reliability import Table
 
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 
 
 def test_a_pending_proposal_survives_a_restart_of_a_persistent_redis(
-    redis_server: Callable[..., RedisServer], calendar: InMemoryCalendar, clock: FakeClock
+    redis_server: Callable[..., RedisServer], calendar: InMemoryCalendar, clock: FakeClock, reliability: Table
 ) -> None:
     server = redis_server(appendonly=True)
     Engine(redis.Redis.from_url(server.url), calendar=calendar, clock=clock).handle("c1", PROPOSE)
@@ -25,11 +26,14 @@ def test_a_pending_proposal_survives_a_restart_of_a_persistent_redis(
     engine = Engine(redis.Redis.from_url(server.url), calendar=calendar, clock=clock)
     reply = engine.handle("c1", "yes")
     assert reply.outcome == "booked"
+    reliability.record(
+        "Redis (appendonly) restarted between two turns", expected=1, found=len(calendar.events("default"))
+    )
     assert len(calendar.events("default")) == 1
 
 
 def test_redis_stopped_mid_conversation_then_back(
-    redis_server: Callable[..., RedisServer], calendar: InMemoryCalendar, clock: FakeClock
+    redis_server: Callable[..., RedisServer], calendar: InMemoryCalendar, clock: FakeClock, reliability: Table
 ) -> None:
     server = redis_server(appendonly=True)
     engine = Engine(redis.Redis.from_url(server.url), calendar=calendar, clock=clock)
@@ -44,4 +48,5 @@ def test_redis_stopped_mid_conversation_then_back(
     server.start()
     reply = engine.handle("c1", "yes")  # the same engine and client carry on
     assert reply.outcome == "booked"
+    reliability.record("Redis stopped mid-conversation, then back", expected=1, found=len(calendar.events("default")))
     assert len(calendar.events("default")) == 1

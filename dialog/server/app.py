@@ -26,7 +26,7 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,18 +61,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Not blank: some character that Python's str.strip() keeps. \s alone is not enough: JSON Schema
+# regexes do not count the separators U+001C-U+001F as whitespace, Python does.
+_NOT_BLANK = r"[^\s\x1c-\x1f]"
+
+
 class MessageIn(_Strict):
     """What the user said. The tenant comes from the API key, never from here."""
 
-    text: str
+    text: Annotated[str, Field(pattern=_NOT_BLANK, description="At most 4,096 bytes of UTF-8 (else 413).")]
     channel: Channel = Channel.TEXT
 
 
 class ProposalIn(_Strict):
     """A proposal decided by the host's own NLU: ``start`` or the first free slot at or after it."""
 
-    lead: str
-    start: AwareDatetime
+    lead: Annotated[str, Field(pattern=_NOT_BLANK, description="Who the call is with; at most 256 bytes of UTF-8.")]
+    start: Annotated[AwareDatetime, Field(description="With an offset; not in the past (else 422 invalid_input).")]
     channel: Channel = Channel.TEXT
 
 
@@ -356,7 +361,8 @@ def _tenant(request: Request, credentials: Annotated[HTTPAuthorizationCredential
 
 Tenant = Annotated[str, Depends(_tenant)]
 ConversationId = Annotated[
-    str, Path(description="Any id of up to 256 bytes of UTF-8, percent-encoded; one path segment (no '/').")
+    str,
+    Path(min_length=1, description="Any id of up to 256 bytes of UTF-8, percent-encoded; one path segment (no '/')."),
 ]
 
 

@@ -188,7 +188,11 @@ def test_a_proposal_needs_an_aware_future_start(client: TestClient, clock: FakeC
     empty = client.post(
         "/v1/conversations/p1/proposals", json={"lead": " ", "start": clock().isoformat()}, headers=ACME
     )
-    assert error(empty, 422, "invalid_input")["field"] == "lead"
+    assert error(empty, 422, "invalid_request")["field"] == "body.lead"
+    too_long = client.post(
+        "/v1/conversations/p1/proposals", json={"lead": "D" * 257, "start": clock().isoformat()}, headers=ACME
+    )
+    assert error(too_long, 422, "invalid_input")["field"] == "lead"
 
 
 def test_get_a_conversation_or_404(client: TestClient) -> None:
@@ -308,20 +312,25 @@ def test_an_invalid_body_is_422_with_a_stable_code(client: TestClient, content: 
 
 
 @pytest.mark.parametrize(
-    ("conversation", "text", "field"),
-    [("c1", "   ", "text"), ("c1", "\ud800", "text"), ("x" * 257, "hi", "conversation_id")],
-    ids=["blank", "lone-surrogate", "long-id"],
+    ("conversation", "text", "code", "field"),
+    [
+        ("c1", " \t\x1c ", "invalid_request", "body.text"),  # the schema's pattern: something not blank
+        ("c1", "\ud800", "invalid_request", "body.text"),
+        ("x" * 257, "hi", "invalid_input", "conversation_id"),  # the engine's limit: 256 bytes
+        ("é" * 129, "hi", "invalid_input", "conversation_id"),
+    ],
+    ids=["blank", "lone-surrogate", "long-id", "long-id-in-bytes"],
 )
-def test_what_the_engine_refuses_is_422_invalid_input(
-    client: TestClient, conversation: str, text: str, field: str
+def test_text_and_ids_that_cannot_be_a_turn_are_422(
+    client: TestClient, conversation: str, text: str, code: str, field: str
 ) -> None:
     content = json.dumps({"text": text}).encode()  # "\ud800" stays an escape: valid JSON, invalid Unicode
     response = client.post(
-        f"/v1/conversations/{conversation}/messages",
+        f"/v1/conversations/{urllib.parse.quote(conversation)}/messages",
         content=content,
         headers=ACME | {"Content-Type": "application/json"},
     )
-    assert error(response, 422, "invalid_input")["field"] == field
+    assert error(response, 422, code)["field"] == field
 
 
 def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
@@ -394,7 +403,7 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_metrics_count_turns_bookings_and_latency(client: TestClient) -> None:
     for text in (PROPOSE, "yes", "yes"):
         say(client, "c1", text)
-    say(client, "c1", "")  # a 422
+    client.post("/v1/conversations/c1/proposals", json={"lead": "Dana", "start": "2020-01-01T10:00:00Z"}, headers=ACME)
     text = client.get("/metrics").text
     assert (
         'dialog_turns_total{kind="message",outcome="proposed",state="awaiting_confirmation",trigger="propose"} 1.0'
@@ -404,7 +413,7 @@ def test_metrics_count_turns_bookings_and_latency(client: TestClient) -> None:
     assert 'outcome="already_booked"' in text
     assert "dialog_bookings_total 1.0" in text
     assert 'dialog_turn_seconds_count{kind="message"} 3.0' in text
-    assert 'dialog_http_errors_total{code="invalid_input"} 1.0' in text
+    assert 'dialog_http_errors_total{code="invalid_input"} 1.0' in text  # the start in the past
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")
 
 

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint venv clean reliability
+.PHONY: demo test lint venv clean browser reliability
 
 $(BIN)/dialog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,17 @@ venv: $(BIN)/dialog
 demo: venv
 	$(BIN)/dialog demo
 
-test: venv
+# The web page test drives Debian's chromium through /usr/bin/chromedriver (no browser download).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "make browser: the web page test needs Debian's chromium and chromium-driver;"; \
+		echo "  run: sudo apt-get install chromium chromium-driver (until then it is skipped, or fails with CI=true)"; \
+	fi
+
+test: venv browser
 	$(BIN)/ruff check dialog tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialog import diagrams
 from dialog.calendar.base import Event
+from dialog.calendar.memory import InMemoryCalendar
 from dialog.engine import AsyncEngine
 from dialog.errors import CalendarUnavailable, CorruptState, DialogError, InvalidInput, StoreUnavailable
 from dialog.inputs import MAX_TEXT_BYTES
@@ -271,6 +272,7 @@ class _Service:
     retry_after: int
     readiness_timeout: float
     probe_tenant: str
+    read_transitions: bool
 
     def log(self, level: int, event: str, **fields: Any) -> None:
         """One JSON object per line; never the API key, the text, nor calendar credentials."""
@@ -307,6 +309,8 @@ class _Service:
         Read after the turn: one more round trip, skipped from the report when another turn on the
         same conversation landed meanwhile (its version differs).
         """
+        if not self.read_transitions:
+            return None
         try:
             snap = await self.engine.snapshot(reply.conversation_id, tenant_id=tenant)
         except DialogError:
@@ -347,7 +351,10 @@ def _service(request: Request) -> _Service:
 _bearer = HTTPBearer(auto_error=False, description="An API key from DIALOG_API_KEYS; it names the tenant.")
 
 
-def _tenant(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+async def _tenant(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a hop per request.
     tenant = _service(request).keys.tenant(credentials.credentials) if credentials else None
     if tenant is None:
         raise ApiError(
@@ -530,12 +537,15 @@ def create_app(
     readiness_timeout: float = 1.5,
     probe_tenant: str = "dialog-readyz",
     close_on_shutdown: bool = False,
+    read_transitions: bool = True,
 ) -> FastAPI:
     """The HTTP service on ``engine``; ``api_keys`` maps each API key to its tenant.
 
     Build the engine with ``checkpoint=metrics.checkpoint`` and pass the same ``metrics`` to count
     compare-and-set conflicts. With ``close_on_shutdown`` the app closes the engine's Redis client
-    (and the calendar, when it has ``close()``) when it stops.
+    (and the calendar, when it has ``close()``) when it stops. ``read_transitions`` reads the
+    record back after each turn (one Redis round trip) so logs and metrics name the trigger fired
+    and the state the turn started from; without it they say ``unknown`` / null.
     """
     service = _Service(
         engine=engine,
@@ -545,6 +555,7 @@ def create_app(
         retry_after=retry_after,
         readiness_timeout=readiness_timeout,
         probe_tenant=probe_tenant,
+        read_transitions=read_transitions,
     )
 
     @asynccontextmanager
@@ -628,4 +639,13 @@ def app_from_env() -> FastAPI:
         ttl_seconds=settings.ttl_seconds,
         checkpoint=counters.checkpoint,
     )
-    return create_app(engine, api_keys=settings.api_keys, metrics=counters, close_on_shutdown=True)
+    app = create_app(engine, api_keys=settings.api_keys, metrics=counters, close_on_shutdown=True)
+    if isinstance(engine.calendar, InMemoryCalendar):
+        service: _Service = app.state.dialog
+        service.log(
+            logging.WARNING,
+            "config",
+            warning="memory:// calendar: bookings live in this worker's memory only; "
+            "set DIALOG_CALENDAR_URL to a CalDAV calendar for more than one worker or container",
+        )
+    return app

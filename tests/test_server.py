@@ -12,6 +12,7 @@ import logging
 import re
 import urllib.parse
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,12 +75,14 @@ def make_client(
     """A TestClient on a fresh app; ``url`` points its engine elsewhere (a closed port: Redis down)."""
     clients: list[TestClient] = []
 
-    def make(*, url: str = redis_url, calendar_: Any = calendar, **options: Any) -> TestClient:
+    def make(
+        *, url: str = redis_url, calendar_: Any = calendar, keys: dict[str, str] = KEYS, **options: Any
+    ) -> TestClient:
         metrics = Metrics()
         engine = AsyncEngine(
             redis.asyncio.Redis.from_url(url), calendar=calendar_, clock=clock, checkpoint=metrics.checkpoint
         )
-        clients.append(TestClient(create_app(engine, api_keys=KEYS, metrics=metrics, **options)))
+        clients.append(TestClient(create_app(engine, api_keys=keys, metrics=metrics, **options)))
         return clients[-1]
 
     yield make
@@ -463,12 +466,42 @@ def test_turn_logs_are_json_lines_without_the_key(client: TestClient, caplog: py
     assert {"event": "request", "method": "GET", "path": "/", "status": 200}.items() <= events[-2].items()
 
 
+def test_without_reading_transitions_logs_and_metrics_say_unknown(
+    make_client: AppFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client(read_transitions=False)
+    with caplog.at_level(logging.INFO, logger="dialog.server"):
+        say(client, "c1", PROPOSE)
+    turn = next(json.loads(r.getMessage()) for r in caplog.records if '"turn"' in r.getMessage())
+    assert (turn["state_from"], turn["trigger"], turn["state"]) == (None, None, "awaiting_confirmation")
+    assert 'trigger="unknown"' in client.get("/metrics").text
+
+
 def test_the_chat_page_is_served_with_a_strict_policy(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<script>" in page.text and "localStorage" in page.text
     policy = page.headers["content-security-policy"]
     assert "script-src 'sha256-" in policy and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+
+
+# --- the documentation ---------------------------------------------------------------------------
+
+
+def test_the_documented_quick_start_answers_what_it_shows(make_client: AppFactory) -> None:
+    """The curl example of docs/server.md (or of the README, once merged) against the app."""
+    root = Path(__file__).resolve().parent.parent
+    marker = "<!-- http-quickstart -->"
+    source = next(p for p in (root / "README.md", root / "docs" / "server.md") if marker in p.read_text())
+    section = source.read_text().split(marker, 1)[1]
+    shell, shown = re.findall(r"```(?:sh|json)\n(.*?)```", section, flags=re.S)[:2]
+    keys = parse_api_keys(re.search(r"DIALOG_API_KEYS=(\S+)", shell)[1])  # type: ignore[index]
+    url = re.search(r"curl .*?(http://\S+)", shell)[1]  # type: ignore[index]
+    key = re.search(r"Bearer (\S+?)'", shell)[1]  # type: ignore[index]
+    body = json.loads(re.search(r"-d '(.*?)'", shell)[1])  # type: ignore[index]
+    client = make_client(keys=keys)
+    response = client.post(urllib.parse.urlsplit(url).path, json=body, headers={"Authorization": f"Bearer {key}"})
+    assert response.json() == json.loads(shown)
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -502,3 +535,14 @@ def test_bad_configuration_is_named_without_the_secret(env: dict[str, str], mess
 def test_settings_keep_secrets_out_of_repr() -> None:
     settings = Settings(api_keys={"sekrit-key": "acme"}, calendar_url="https://u:pw@cal/", calendar_password="pw")
     assert "sekrit" not in repr(settings) and "pw" not in repr(settings)
+
+
+def test_dialog_serve_refuses_to_start_without_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dialog.cli import main
+
+    monkeypatch.delenv("DIALOG_API_KEYS", raising=False)
+    monkeypatch.delenv("DIALOG_API_KEYS_FILE", raising=False)
+    assert main(["serve", "--port", "1"]) == 1
+    assert "no API keys" in capsys.readouterr().err

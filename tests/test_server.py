@@ -546,3 +546,21 @@ def test_dialog_serve_refuses_to_start_without_keys(
     monkeypatch.delenv("DIALOG_API_KEYS_FILE", raising=False)
     assert main(["serve", "--port", "1"]) == 1
     assert "no API keys" in capsys.readouterr().err
+
+
+def test_dialog_serve_binds_its_worker_listener_as_tcp() -> None:
+    """With --workers N uvicorn binds the listener itself; it must say TCP so asyncio sets TCP_NODELAY."""
+    import socket
+
+    import uvicorn
+
+    from dialog.cli import _nodelay_listener
+
+    original = uvicorn.Config.bind_socket
+    with _nodelay_listener(uvicorn.Config):
+        listener = uvicorn.Config("dialog.server.app:app_from_env", port=free_port(), workers=2).bind_socket()
+    try:
+        assert (listener.family, listener.proto) == (socket.AF_INET, socket.IPPROTO_TCP)
+    finally:
+        listener.close()
+    assert uvicorn.Config.bind_socket is original  # patched only while dialog serve runs uvicorn

@@ -219,6 +219,9 @@ def _error_handlers(
         return _json_error(422, "invalid_request", f"{where}: {first.get('msg')}{more}", where or None)
 
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI's "error parsing the body" (not UTF-8): an invalid body
+            service.metrics.error("invalid_request")
+            return _json_error(422, "invalid_request", "body: the body could not be parsed as JSON", "body")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
         service.metrics.error(code)
         return _json_error(exc.status_code, code, str(exc.detail), **(exc.headers or {}))

@@ -298,6 +298,7 @@ def test_a_body_over_64_kib_is_413(client: TestClient) -> None:
     ("content", "field"),
     [
         (b"not json", None),
+        (b'{"text": "\xff\xfe"}', "body"),  # not UTF-8
         (b"{}", "body.text"),
         (b'{"text": 42}', "body.text"),
         (b'{"text": "hi", "channel": "fax"}', "body.channel"),

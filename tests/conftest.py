@@ -18,7 +18,9 @@ from dialog import Engine, InMemoryCalendar
 from dialog.testing import FakeClock
 
 pytest_plugins = ["tests.fixtures_radicale", "tests.reliability"]
-REDIS_URL = os.environ.get("DIALOG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# A database per test run (1-11, by process id), flushed around each test: two suites running
+# at once on one machine (two developers, a benchmark) don't wipe each other's keys.
+REDIS_URL = os.environ.get("DIALOG_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 11}")
 # Monday 23 Nov 2026, 08:00 UTC: before working hours, so "tomorrow at 10am" is Tue 24 Nov 10:00.
 MONDAY_8AM = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
 

@@ -28,7 +28,7 @@ key has a TTL, the conversation key's is 600 s less the (fake) time since its la
 expired proposal's marker lives 1-24 h; the calendar holds exactly the confirmed proposals, one
 event per idempotency key; no exception other than the expected ``InvalidInput`` escapes.
 
-Redis: the real one at tests/conftest.py ``REDIS_URL`` (database 15; ``DIALOG_TEST_REDIS_URL``
+Redis: the real one at tests/conftest.py ``REDIS_URL`` (a database per run; ``DIALOG_TEST_REDIS_URL``
 overrides), not fakeredis: the compare-and-set is a Lua script and the TTLs are Redis's own, and
 the ``ci`` profile fits its budget on the real server (see the profiles below). Every example
 flushes the database when it starts and when it ends, so nothing else may use that database

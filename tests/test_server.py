@@ -1,6 +1,6 @@
 """The HTTP service in-process: every endpoint, auth and tenant isolation, error shapes, metrics, logs.
 
-The app runs on the real Redis (db 15) with an in-memory calendar and a clock moved by hand.
+The app runs on the real Redis (the run's test database) with an in-memory calendar and a clock moved by hand.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """schemathesis against the app's own OpenAPI: generated requests never get a 500, responses match the schema.
 
 Bounded for CI: 30 examples per operation, derandomized, no example database. The app runs
-in-process on the real Redis (db 15) with an in-memory calendar and a fixed clock.
+in-process on the real Redis (the run's test database) with an in-memory calendar and a fixed clock.
 
 schemathesis generates the cases and validates the responses; httpx sends them (ASGITransport).
 Its own sender is requests, which the caldav extra's urllib3-future replaces under it, so checks

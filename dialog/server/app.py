@@ -17,7 +17,7 @@ import re
 import time
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -276,12 +276,16 @@ class _Service:
     readiness_timeout: float
     probe_tenant: str
     read_transitions: bool
+    redact: tuple[str, ...]
 
     def log(self, level: int, event: str, **fields: Any) -> None:
         """One JSON object per line; never the API key, the text, nor calendar credentials."""
         if self.logger.isEnabledFor(level):
             record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "event": event} | fields
-            self.logger.log(level, json.dumps(record, default=str, ensure_ascii=False))
+            line = json.dumps(record, default=str, ensure_ascii=False)
+            for secret in self.redact:  # a host calendar's own error text might quote its password
+                line = line.replace(secret, "***")
+            self.logger.log(level, line)
 
     async def turn(self, kind: str, tenant: str, run: Awaitable[Reply]) -> ReplyOut:
         started = time.perf_counter()
@@ -541,6 +545,7 @@ def create_app(
     probe_tenant: str = "dialog-readyz",
     close_on_shutdown: bool = False,
     read_transitions: bool = True,
+    redact: Iterable[str] = (),
 ) -> FastAPI:
     """The HTTP service on ``engine``; ``api_keys`` maps each API key to its tenant.
 
@@ -548,7 +553,8 @@ def create_app(
     compare-and-set conflicts. With ``close_on_shutdown`` the app closes the engine's Redis client
     (and the calendar, when it has ``close()``) when it stops. ``read_transitions`` reads the
     record back after each turn (one Redis round trip) so logs and metrics name the trigger fired
-    and the state the turn started from; without it they say ``unknown`` / null.
+    and the state the turn started from; without it they say ``unknown`` / null. Strings in
+    ``redact`` (say, the calendar password) are replaced by ``***`` in every log line.
     """
     service = _Service(
         engine=engine,
@@ -559,6 +565,7 @@ def create_app(
         readiness_timeout=readiness_timeout,
         probe_tenant=probe_tenant,
         read_transitions=read_transitions,
+        redact=tuple(secret for secret in redact if secret),
     )
 
     @asynccontextmanager
@@ -642,7 +649,9 @@ def app_from_env() -> FastAPI:
         ttl_seconds=settings.ttl_seconds,
         checkpoint=counters.checkpoint,
     )
-    app = create_app(engine, api_keys=settings.api_keys, metrics=counters, close_on_shutdown=True)
+    app = create_app(
+        engine, api_keys=settings.api_keys, metrics=counters, close_on_shutdown=True, redact=config.secrets(settings)
+    )
     if isinstance(engine.calendar, InMemoryCalendar):
         service: _Service = app.state.dialog
         service.log(

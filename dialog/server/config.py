@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import urllib.parse
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,16 @@ from dialog.calendar.base import Calendar
 from dialog.calendar.config import ConfigError, calendar_from_url, load_tenants
 from dialog.store.keys import DEFAULT_TTL_SECONDS
 
-__all__ = ["ConfigError", "Settings", "calendar", "configure_logging", "parse_api_keys", "prepare", "settings_from_env"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "calendar",
+    "configure_logging",
+    "parse_api_keys",
+    "prepare",
+    "secrets",
+    "settings_from_env",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +99,16 @@ def calendar(settings: Settings) -> Calendar:
         password=settings.calendar_password,
         schedules=load_tenants(settings.tenants_file) if settings.tenants_file else None,
     )
+
+
+def secrets(settings: Settings) -> list[str]:
+    """The calendar password, as given and percent-encoded, from the variable or the URL: for log redaction."""
+    found = [settings.calendar_password or ""]
+    if settings.calendar_url:
+        quoted = urllib.parse.urlsplit(settings.calendar_url).password or ""
+        found += [quoted, urllib.parse.unquote(quoted)]
+    found += [urllib.parse.quote(p, safe="") for p in found]
+    return sorted({p for p in found if p}, key=len, reverse=True)  # longest first: no partial replacements
 
 
 def parse_api_keys(text: str, *, source: str = "api keys") -> dict[str, str]:

@@ -358,9 +358,12 @@ class _BrokenCalendar(InMemoryCalendar):
         raise ConnectionError("calendar.example: connection refused (password=hunter2)")
 
 
-def test_calendar_down_is_503_with_retry_after(make_client: AppFactory) -> None:
-    client = make_client(calendar_=_BrokenCalendar())
-    response = say(client, "c1", PROPOSE)
+def test_calendar_down_is_503_with_retry_after(make_client: AppFactory, caplog: pytest.LogCaptureFixture) -> None:
+    client = make_client(calendar_=_BrokenCalendar(), redact=["hunter2"])
+    with caplog.at_level(logging.INFO, logger="dialog.server"):
+        response = say(client, "c1", PROPOSE)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "connection refused" in logged and "hunter2" not in logged
     body = error(response, 503, "calendar_unavailable")
     assert response.headers["retry-after"] == "2" and "hunter2" not in body["message"]
     ready = client.get("/readyz")
@@ -531,6 +534,14 @@ def test_bad_configuration_is_named_without_the_secret(env: dict[str, str], mess
     with pytest.raises(ConfigError, match=message) as caught:
         settings_from_env(env)
     assert "justakey" not in str(caught.value)
+
+
+def test_the_calendar_password_is_redacted_in_every_form() -> None:
+    from dialog.server.config import secrets
+
+    settings = Settings(api_keys={"k": "t"}, calendar_url="https://bot:p%40ss%20w@cal/", calendar_password="other pw")
+    assert set(secrets(settings)) >= {"p@ss w", "p%40ss%20w", "other pw", "other%20pw"}
+    assert secrets(Settings(api_keys={"k": "t"})) == []
 
 
 def test_settings_keep_secrets_out_of_repr() -> None:

@@ -102,14 +102,18 @@ def settle_taken(ctx: Context) -> SlotNeeded:
     """The slot was taken before the booking: offer the first free slot after it instead."""
     booking = ctx.record.booking
     assert booking is not None
-    start = _local(ctx, booking.start)
+    return _taken(ctx, booking.lead, booking.start)
+
+
+def _taken(ctx: Context, lead: str, epoch: int) -> SlotNeeded:
+    start = _local(ctx, epoch)
 
     def build(slot: dt.datetime | None) -> Step:
         cleared = msgspec.structs.replace(ctx.record, booking=None)
         inner = Context(ctx.keys, ctx.now, ctx.schedule, cleared)
         if slot is None:
-            return _no_slot(inner, booking.lead, start, Outcome.SLOT_TAKEN)
-        return _offer(inner, (Trigger.SLOT_TAKEN,), Outcome.SLOT_TAKEN, booking.lead, slot, start)
+            return _no_slot(inner, lead, start, Outcome.SLOT_TAKEN)
+        return _offer(inner, (Trigger.SLOT_TAKEN,), Outcome.SLOT_TAKEN, lead, slot, start)
 
     return SlotNeeded(SlotQuery(start, strictly_after=True), build)
 
@@ -166,7 +170,9 @@ def _while_rescheduling(ctx: Context, u: Understanding) -> Decision:
 # --- building blocks ------------------------------------------------------------------------
 
 
-def _confirm(ctx: Context, proposal: StoredProposal) -> Step:
+def _confirm(ctx: Context, proposal: StoredProposal) -> Decision:
+    if proposal.start < ctx.now.timestamp():
+        return _taken(ctx, proposal.lead, proposal.start)  # its time has passed: not a free slot any more
     key = idempotency_key(ctx.keys, proposal)
     booking = Booking(key=key, lead=proposal.lead, start=proposal.start, end=proposal.end)
     # The confirmation is recorded before the calendar call (an outbox of one): whoever loads

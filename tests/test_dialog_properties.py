@@ -135,7 +135,7 @@ TENANTS = ("acme", "globex", BUSY)
 
 # Engine bugs found by this file; each has a strict xfail test at the end of this module. The
 # model tolerates exactly these, so the random tests stay useful until they are fixed.
-KNOWN_BUGS = frozenset({"books_a_proposal_whose_start_has_passed", "a_remembered_previous_life_passes_the_cas"})
+KNOWN_BUGS: frozenset[str] = frozenset()
 
 
 # --- utterances, each with its meaning written next to it -------------------------------------
@@ -1167,14 +1167,6 @@ class TestDialogMachine(DialogMachine.TestCase):
 # --- engine bugs this file found ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug: a 'yes' to a proposal whose start has passed books it; the spec's free slot is "
-        "'not in the past' and 'a confirmation re-checks its slot'. When fixed, drop "
-        "'books_a_proposal_whose_start_has_passed' from KNOWN_BUGS and this mark."
-    ),
-)
 def test_a_yes_to_a_proposal_whose_start_has_passed_books_nothing(redis_url: str) -> None:
     """Mon 08:55 propose 09:00; 9 minutes later (the conversation is alive) "yes": nothing may be booked."""
     world = World(redis_url)
@@ -1191,16 +1183,6 @@ def test_a_yes_to_a_proposal_whose_start_has_passed_books_nothing(redis_url: str
         world.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug: once a conversation and its expiry marker are gone, its version starts again at 1; "
-        "a container whose record cache (dialog/store/cache.py) still holds the previous life at that "
-        "version passes the compare-and-set, so its 'yes' books the expired proposal over the other "
-        "container's turn. When fixed, drop 'a_remembered_previous_life_passes_the_cas' from KNOWN_BUGS "
-        "and this mark."
-    ),
-)
 def test_a_container_remembering_an_expired_conversation_books_nothing(redis_url: str) -> None:
     """A proposes (v1); 25 h pass (key and marker gone); B hears "hmm" (v1 again); A hears "yes": nothing booked."""
     world = World(redis_url)

@@ -29,7 +29,7 @@ from dialog.store.migrations import from_v1
 from dialog.store.record import ExpiredMarker, Record, decode_marker, decode_record, encode
 
 # The current conversation, in any schema, as {kind, a, b, marker}: kind 0 none; 2 a string
-# "<version>|<json>" (schema 2) in a; 1 a schema-1 hash, version in a and record in b; -1 a
+# "<version>.<nonce>|<json>" (schema 2) in a; 1 a schema-1 hash, version in a and record in b; -1 a
 # value of another Redis type. Shared by both scripts (loads in one round trip, no JSON in Lua).
 _CURRENT = """
 local function current()
@@ -42,9 +42,9 @@ local function current()
   end
   return {-1, kind, false, marker}
 end
-local function version_of(cur)
+local function token_of(cur)
   if cur[1] == 0 then return '0' end
-  if cur[1] == 2 then return string.match(cur[2], '^(%d+)|') end
+  if cur[1] == 2 then return string.match(cur[2], '^([%d.]+)|') end
   if cur[1] == 1 then return cur[2] end
   return nil
 end
@@ -54,11 +54,11 @@ end
 LOAD_SCRIPT = _CURRENT + "return current()\n"
 
 # KEYS: conversation, expired marker.
-# ARGV: expected version ("0": must not exist), new version, record, ttl ms, marker ('' deletes), marker ttl ms.
+# ARGV: expected token ("0": must not exist), new token, record, ttl ms, marker ('' deletes), marker ttl ms.
 # Returns {1} when written, else the current conversation (see _CURRENT) for the caller to decide again.
 CAS_SCRIPT = _CURRENT + """
 local cur = current()
-if version_of(cur) ~= ARGV[1] then return cur end
+if token_of(cur) ~= ARGV[1] then return cur end
 redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[3], 'PX', ARGV[4])
 if ARGV[5] == '' then
   redis.call('DEL', KEYS[2])
@@ -114,6 +114,9 @@ class Stored:
     version: int
     record: Record | None
     marker: ExpiredMarker | None = None
+    # What the compare-and-set compares: "<version>.<write nonce>", so a conversation that
+    # expired and started again at the same version can't be mistaken for its previous life.
+    token: str = "0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,43 +138,46 @@ class StoreCodec:
         self.ttl_ms = ttl_seconds * 1000
         self.marker_ttl_ms = K.marker_ttl_seconds(ttl_seconds) * 1000
 
-    def cas_args(self, expected: Stored, record: Record) -> tuple[list[Any], int, bytes, Record]:
+    def cas_args(self, expected: Stored, record: Record) -> tuple[list[Any], Stored, bytes]:
         """Arguments of the CAS script writing ``record`` as the next version, stamped with a nonce."""
         version = expected.version + 1
         record = msgspec.structs.replace(record, nonce=random.getrandbits(48))
+        written = Stored(version, record, None, f"{version}.{record.nonce}")
         payload = encode(record)
         marker = _marker_for(record, version)
-        expect = expected.version if expected.record else 0
-        args = [expect, version, payload, self.ttl_ms, encode(marker) if marker else b"", self.marker_ttl_ms]
-        return args, version, payload, record
+        expect = expected.token if expected.record else "0"
+        args = [expect, written.token, payload, self.ttl_ms, encode(marker) if marker else b"", self.marker_ttl_ms]
+        return args, written, payload
 
     def loaded(self, current: list[Any]) -> Stored:
         """The conversation from the load script's answer (see ``_CURRENT``)."""
-        version, record = self._parse(current)
+        token, record = self._parse(current)
+        version = int(token.partition(".")[0])
         marker = _marker(current[3])
         if record is None and marker is not None:
             version = marker.version  # versions keep growing across an expiry
-        return Stored(version, record, marker)
+        return Stored(version, record, marker, token)
 
-    def committed(self, reply: list[Any], version: int, payload: bytes, record: Record) -> Commit:
+    def committed(self, reply: list[Any], written: Stored, payload: bytes) -> Commit:
         if len(reply) == 1:
-            return Commit(True, Stored(version, record))
-        if int(reply[0]) == 2 and _as_bytes(reply[1]) == b"%d|%s" % (version, payload):
+            return Commit(True, written)
+        if int(reply[0]) == 2 and _as_bytes(reply[1]) == written.token.encode() + b"|" + payload:
             # redis-py retried a script whose first run had landed (reply lost to a timeout).
-            return Commit(True, Stored(version, record))
+            return Commit(True, written)
         return Commit(False, self.loaded(reply))
 
     @staticmethod
-    def _parse(current: list[Any]) -> tuple[int, Record | None]:
+    def _parse(current: list[Any]) -> tuple[str, Record | None]:
         kind, a, b = int(current[0]), current[1], current[2]
         try:
             if kind == 0:
-                return 0, None
+                return "0", None
             if kind == 2:
-                version, _, payload = _as_bytes(a).partition(b"|")
-                return int(version), decode_record(payload)
+                token, _, payload = _as_bytes(a).partition(b"|")
+                int(token.partition(b".")[0])  # a token starts with the version
+                return token.decode(), decode_record(payload)
             if kind == 1:
-                return int(a), from_v1(_as_bytes(b))
+                return str(int(a)), from_v1(_as_bytes(b))
         except (TypeError, ValueError, msgspec.DecodeError) as exc:
             raise _Unreadable(f"the stored record cannot be read: {exc}") from exc
         raise _Unreadable(f"the conversation key holds a Redis {_as_text(a)}, not a conversation")
@@ -211,11 +217,11 @@ class RedisStore:
 
     def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
         """Write ``record`` as version ``expected.version + 1`` if nobody wrote in between."""
-        args, version, payload, record = self._codec.cas_args(expected, record)
+        args, written, payload = self._codec.cas_args(expected, record)
         try:
             with _translated(keys):
                 reply = self._cas(keys=[keys.conversation, keys.expired_marker], args=args)
-            return self._codec.committed(reply, version, payload, record)
+            return self._codec.committed(reply, written, payload)
         except _Unreadable as exc:
             self._corrupt(keys, str(exc))
 
@@ -253,11 +259,11 @@ class AsyncRedisStore:
             await self._corrupt(keys, str(exc))
 
     async def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
-        args, version, payload, record = self._codec.cas_args(expected, record)
+        args, written, payload = self._codec.cas_args(expected, record)
         try:
             with _translated(keys):
                 reply = await self._cas(keys=[keys.conversation, keys.expired_marker], args=args)
-            return self._codec.committed(reply, version, payload, record)
+            return self._codec.committed(reply, written, payload)
         except _Unreadable as exc:
             await self._corrupt(keys, str(exc))
 

@@ -24,6 +24,7 @@ from dialog.flow import Book, Checkpoint, Done, FindSlot, Flow, GetSchedule, Loa
 from dialog.machine import State
 from dialog.results import Channel, Proposal, Reply, Snapshot
 from dialog.store.cache import DEFAULT_CACHE_SIZE, RecordCache
+from dialog.store.cluster import cluster_from_url, is_cluster_url
 from dialog.store.keys import DEFAULT_TTL_SECONDS, ConversationKeys
 from dialog.store.record import Record
 from dialog.store.redis_store import AsyncRedisStore, RedisStore, Stored, apply_failure_policy
@@ -238,6 +239,8 @@ class Engine(_Base):
             from dialog import embedded
 
             client, _ = embedded.client(data_dir)
+        elif is_cluster_url(url):
+            client = cluster_from_url(url)
         else:
             client = redis.Redis.from_url(url)
         return cls(client, calendar=calendar, **options)
@@ -345,6 +348,8 @@ class AsyncEngine(_Base):
     def from_url(cls, url: str, *, calendar: Calendar | None = None, **options: Any) -> AsyncEngine:
         import redis.asyncio
 
+        if is_cluster_url(url):
+            return cls(cluster_from_url(url, asynchronous=True), calendar=calendar, **options)
         return cls(redis.asyncio.Redis.from_url(url), calendar=calendar, **options)
 
     async def handle(

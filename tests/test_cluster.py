@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisClusterException
 
 from dialog import Engine, InMemoryCalendar, Reply, Schedule, StoreUnavailable
 from dialog.calendar.slots import grid
@@ -426,9 +425,6 @@ def test_a_hung_node_is_store_unavailable_within_2_s_with_the_engines_policy(
     assert engine.handle("c1", "yes").outcome in ("booked", "already_booked")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="Engine skips apply_failure_policy for clients without a connection_pool"
-)
 def test_the_engine_gives_a_cluster_client_its_failure_policy(cluster: LocalCluster) -> None:
     client = cluster_from_url(cluster.url)
     try:
@@ -438,11 +434,6 @@ def test_the_engine_gives_a_cluster_client_its_failure_policy(cluster: LocalClus
         client.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RedisClusterException,
-    reason="RedisClusterException is not a RedisError: _translated lets it out",
-)
 def test_a_cluster_with_no_reachable_node_is_store_unavailable(tmp_path: Path) -> None:
     lone = _start_cluster(tmp_path, masters=1)
     client = cluster_from_url(lone.url)
@@ -471,9 +462,6 @@ def test_cluster_urls_name_one_or_more_startup_nodes(cluster: LocalCluster, clus
         client.close()
 
 
-@pytest.mark.xfail(
-    strict=True, raises=ValueError, reason="Engine.from_url does not dispatch redis+cluster:// yet (issue 7)"
-)
 def test_engine_from_a_cluster_url(cluster: LocalCluster, cluster_client: RedisCluster) -> None:
     engine = Engine.from_url(cluster.url, calendar=InMemoryCalendar(), clock=FakeClock(MONDAY_8AM))
     assert isinstance(engine.redis, RedisCluster)

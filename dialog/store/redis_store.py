@@ -21,10 +21,12 @@ import msgspec
 import redis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from dialog.errors import CorruptState, StoreUnavailable
 from dialog.store import keys as K
+from dialog.store.cluster import apply_cluster_failure_policy, is_cluster_client
 from dialog.store.migrations import from_v1
 from dialog.store.record import ExpiredMarker, Record, decode_marker, decode_record, encode
 
@@ -56,7 +58,9 @@ LOAD_SCRIPT = _CURRENT + "return current()\n"
 # KEYS: conversation, expired marker.
 # ARGV: expected token ("0": must not exist), new token, record, ttl ms, marker ('' deletes), marker ttl ms.
 # Returns {1} when written, else the current conversation (see _CURRENT) for the caller to decide again.
-CAS_SCRIPT = _CURRENT + """
+CAS_SCRIPT = (
+    _CURRENT
+    + """
 local cur = current()
 if token_of(cur) ~= ARGV[1] then return cur end
 redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[3], 'PX', ARGV[4])
@@ -67,6 +71,7 @@ else
 end
 return {1}
 """
+)
 
 # KEYS: conversation hash, quarantine key. ARGV: ttl ms. Moves an unreadable record aside.
 QUARANTINE_SCRIPT = """
@@ -90,10 +95,15 @@ def failure_policy() -> Retry:
 
 def apply_failure_policy(client: Any) -> None:
     """Give ``client`` the engine's timeouts and bounded retry (new connections pick them up)."""
+    if is_cluster_client(client):
+        apply_cluster_failure_policy(
+            client, socket_timeout=SOCKET_TIMEOUT, connect_timeout=CONNECT_TIMEOUT, retries=RETRIES
+        )
+        return
     pool = getattr(client, "connection_pool", None)
     kwargs = getattr(pool, "connection_kwargs", None)
     if pool is None or not isinstance(kwargs, dict):
-        return  # not a pooled redis-py client (e.g. a cluster client): left as the host built it
+        return  # not a redis-py client: left as the host built it
     kwargs.update(socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT)
     if inspect.iscoroutinefunction(pool.disconnect):
         # redis.asyncio: connections are made on first use, from these kwargs.
@@ -104,7 +114,10 @@ def apply_failure_policy(client: Any) -> None:
         client.set_retry(failure_policy())
     else:
         kwargs["retry"] = failure_policy()
+    # A connection keeps the timeouts it was made with, even when it reconnects: drop the ones
+    # the host made before handing the client over, not only their sockets.
     pool.disconnect()
+    pool.reset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,11 +331,12 @@ def _translated(keys: K.ConversationKeys) -> Iterator[None]:
         if "WRONGTYPE" in str(exc):
             raise _Unreadable(f"the conversation key holds foreign data ({exc})") from exc
         raise _unavailable(keys, exc) from exc
-    except redis.RedisError as exc:
+    except (redis.RedisError, RedisClusterException) as exc:
+        # a cluster client with no reachable node raises RedisClusterException, not a RedisError
         raise _unavailable(keys, exc) from exc
 
 
-def _unavailable(keys: K.ConversationKeys, exc: redis.RedisError) -> StoreUnavailable:
+def _unavailable(keys: K.ConversationKeys, exc: Exception) -> StoreUnavailable:
     return StoreUnavailable(
         f"Redis is unavailable: {type(exc).__name__}: {exc}",
         tenant_id=keys.tenant_id,

@@ -133,10 +133,6 @@ BUSY_FROM, BUSY_UNTIL = dt.datetime(2026, 11, 23, tzinfo=UTC), dt.datetime(2027,
 CONVERSATIONS = (("acme", "c1"), ("acme", "c2"), ("globex", "c1"), (BUSY, "b1"))
 TENANTS = ("acme", "globex", BUSY)
 
-# Engine bugs found by this file; each has a strict xfail test at the end of this module. The
-# model tolerates exactly these, so the random tests stay useful until they are fixed.
-KNOWN_BUGS: frozenset[str] = frozenset()
-
 
 # --- utterances, each with its meaning written next to it -------------------------------------
 
@@ -400,12 +396,6 @@ class Reference:
         taken = self._offer(v.tenant, v.lead, start, SLOT_TAKEN, strictly=True, why="the slot was taken")
         if any(e.state == RESCHEDULING for e in taken):
             taken.append(Expect(SLOT_TAKEN, RESCHEDULING, v.lead, start, why="taken, and no other slot"))
-        if (
-            start < self.now
-            and self._free(v.tenant, start, end)
-            and "books_a_proposal_whose_start_has_passed" in KNOWN_BUGS
-        ):
-            taken.append(Expect(BOOKED, DONE, v.lead, start, books=True, why="KNOWN BUG: a past slot booked"))
         return taken
 
     def _request(self, tenant: str, m: Meaning, outcomes: Iterable[str] = (PROPOSED,)) -> list[Expect]:
@@ -549,7 +539,6 @@ class World:
         self.interruptions = [Interruption(), Interruption()]
         self.engines = [self._engine(i, client) for i, client in enumerate(self.connections.containers)]
         self._restarted: list[redis.Redis] = []
-        self._touched: list[set[tuple[str, str]]] = [set(), set()]  # conversations each engine may remember
         self.block(BUSY, BUSY_FROM, BUSY_UNTIL)
 
     def _engine(self, index: int, client: redis.Redis) -> Engine:
@@ -577,23 +566,16 @@ class World:
     # actions
 
     def say(self, engine: int, c: Conversation, utterance: Utterance, channel: str = "text") -> Reply:
-        self._sidestep_known_bugs(c)
-        return self._say(engine, c, utterance, channel)
-
-    def _say(self, engine: int, c: Conversation, utterance: Utterance, channel: str = "text") -> Reply:
         expected = self.model.expect_answer(c, utterance.meaning)
         floor = self.model.version_floor(c)
         reply = self.engines[engine].handle(c.cid, utterance.text, tenant_id=c.tenant, channel=channel)
-        self._touched[engine].add((c.tenant, c.cid))
         self._settle(c, reply, expected, floor, f"engine {engine} hears {utterance} on {channel}")
         return reply
 
     def propose(self, engine: int, c: Conversation, lead: str, start: dt.datetime) -> Reply:
-        self._sidestep_known_bugs(c)
         expected = self.model.expect_propose(c, lead, start)
         floor = self.model.version_floor(c)
         reply = self.engines[engine].propose(c.cid, lead=lead, start=start, tenant_id=c.tenant)
-        self._touched[engine].add((c.tenant, c.cid))
         self._settle(c, reply, expected, floor, f"engine {engine} proposes {lead} at {start:%a %d %b %H:%M}")
         return reply
 
@@ -605,12 +587,11 @@ class World:
         Compare-and-set makes that the same as the other turn running first: the model applies
         the other turn, then this one.
         """
-        self._sidestep_known_bugs(c, other)
         second = 1 - first
         seen: dict[str, Any] = {}
 
         def other_turn() -> None:
-            seen["reply"] = self._say(second, other, meanwhile)
+            seen["reply"] = self.say(second, other, meanwhile)
             seen["expected"] = self.model.expect_answer(c, utterance.meaning)
             seen["floor"] = self.model.version_floor(c)
 
@@ -627,7 +608,6 @@ class World:
         completes the turn as booked". README: it does so whatever that turn says, and the turn
         that finds the work done answers already_booked.
         """
-        self._sidestep_known_bugs(c)
         booking = self.model.expect_answer(c, yes.meaning)
         assert [e.outcome for e in booking] == [BOOKED], f"{c} would not book on {yes}: {_show(booking)}"
         second = 1 - first
@@ -636,7 +616,6 @@ class World:
         def other_turn() -> None:
             floor = self.model.version_floor(c) + 1  # the first turn's intent was committed
             reply = self.engines[second].handle(c.cid, meanwhile.text, tenant_id=c.tenant)
-            self._touched[second].add((c.tenant, c.cid))
             what = f"engine {second} hears {meanwhile} after engine {first}'s calendar call for {yes}"
             completes = replace(booking[0], why="a recorded confirmation is completed by the next turn")
             self._settle(c, reply, [completes], floor, what)
@@ -649,26 +628,7 @@ class World:
         self._settle(c, reply, [found_done], seen["reply"].version - 1, f"engine {first}'s {yes}, completed")
 
     def _handle(self, engine: int, c: Conversation, utterance: Utterance) -> Reply:
-        reply = self.engines[engine].handle(c.cid, utterance.text, tenant_id=c.tenant)
-        self._touched[engine].add((c.tenant, c.cid))
-        return reply
-
-    def _sidestep_known_bugs(self, *conversations: Conversation) -> None:
-        """Keep the random tests clear of known bugs' triggers, so they keep finding new ones.
-
-        a_remembered_previous_life_passes_the_cas: a conversation forgotten entirely (its key
-        and marker gone) starts again at version 1, so an engine still remembering its previous
-        life at the same version passes the compare-and-set. Before such a conversation is used,
-        every engine that may remember it restarts (its cache is empty afterwards).
-        """
-        if "a_remembered_previous_life_passes_the_cas" not in KNOWN_BUGS:
-            return
-        for c in conversations:
-            if c.written is None or self.model.version_floor(c) > 0:
-                continue
-            for engine, touched in enumerate(self._touched):
-                if (c.tenant, c.cid) in touched:
-                    self.restart(engine)
+        return self.engines[engine].handle(c.cid, utterance.text, tenant_id=c.tenant)
 
     def _interrupted(self, engine: int, at: Checkpoint, then: Callable[[], None], turn: Callable[[], Reply]) -> Reply:
         self.interruptions[engine].arm(at, then)
@@ -682,7 +642,6 @@ class World:
         client = redis.Redis.from_url(self.connections.url)
         self._restarted.append(client)
         self.engines[engine] = self._engine(engine, client)
-        self._touched[engine] = set()
 
     def expire(self, c: Conversation) -> None:
         """The conversation key's TTL elapses (deleted here, as the TTL would)."""
@@ -1164,7 +1123,7 @@ class TestDialogMachine(DialogMachine.TestCase):
     settings = PROFILE
 
 
-# --- engine bugs this file found ----------------------------------------------------------------
+# --- engine bugs this file found (fixed in 8a0df7c), kept as regression tests ---------------------
 
 
 def test_a_yes_to_a_proposal_whose_start_has_passed_books_nothing(redis_url: str) -> None:

@@ -9,9 +9,11 @@ Run from the repository root (needs the test Redis, as the suite does):
 Each run is a fresh Python process that applies one mutant from ``scripts/mutants.py`` by
 monkeypatching (production code is never edited), then runs ``tests/test_dialog_properties.py``
 with ``-x`` under the ``mutations`` profile (the ``ci`` profile's examples, without shrinking).
-A mutant is caught when pytest reports failing tests. The script prints a table (mutant, caught,
-seconds, first failing test) and exits non-zero when the unmutated suite does not pass cleanly
-or any mutant survives.
+A mutant is caught when pytest reports failing tests and the first of them passes again without
+the mutant (a control run, so that a failure from elsewhere, say another suite flushing the same
+Redis database, never counts as a catch). The script prints a table (mutant, caught, seconds,
+first failing test) and exits non-zero when the unmutated suite does not pass cleanly or any
+mutant survives.
 """
 
 from __future__ import annotations
@@ -57,9 +59,10 @@ class Run:
     output: str
 
     @property
-    def first_failure(self) -> str:
+    def first_failure(self) -> str | None:
+        """The node id of the first failing test, if any."""
         found = re.search(r"^FAILED (\S+)", self.output, re.MULTILINE)
-        return found.group(1).removeprefix(SUITE + "::") if found else "-"
+        return found.group(1) if found else None
 
     @property
     def summary(self) -> str:
@@ -67,9 +70,9 @@ class Run:
         return lines[-1] if lines else ""
 
 
-def run(mutant: str, pytest_args: list[str]) -> Run:
+def run(mutant: str, pytest_args: list[str], target: str = SUITE) -> Run:
     env = {**os.environ, "DIALOG_HYPOTHESIS_PROFILE": "mutations"}  # ci's examples, no shrinking
-    command = [sys.executable, "-c", BOOTSTRAP, mutant, "-x", "-q", "-p", "no:cacheprovider", *pytest_args, SUITE]
+    command = [sys.executable, "-c", BOOTSTRAP, mutant, "-x", "-q", "-p", "no:cacheprovider", *pytest_args, target]
     started = time.monotonic()
     try:
         done = subprocess.run(
@@ -81,12 +84,14 @@ def run(mutant: str, pytest_args: list[str]) -> Run:
     return Run(mutant, returncode, time.monotonic() - started, output)
 
 
-def verdict(r: Run) -> tuple[str, bool]:
+def verdict(r: Run, control: Run | None) -> tuple[str, bool]:
     """What the table says about a run, and whether it is what the check needs."""
     if r.mutant == UNMUTATED:
         clean = r.returncode == 0 and "skipped" not in r.summary
         return ("passes" if clean else f"FAILS (exit {r.returncode})"), clean
     if r.returncode == 1:
+        if control is None or control.returncode != 0:
+            return "UNSURE", False  # the test that failed fails without the mutant too
         return "yes", True
     if r.returncode == 0:
         return "NO (survived)", False
@@ -107,11 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for name in names:
         r = run(name, pytest_args)
-        said, good = verdict(r)
+        failed = r.first_failure
+        control = run(UNMUTATED, [], failed) if name != UNMUTATED and r.returncode == 1 and failed else None
+        said, good = verdict(r, control)
         ok &= good
-        print(f"{name:24} {said:14} {r.seconds:8.1f}  {r.first_failure}", flush=True)
+        seconds = r.seconds + (control.seconds if control else 0)
+        shown = failed.removeprefix(SUITE + "::") if failed else "-"
+        print(f"{name:24} {said:14} {seconds:8.1f}  {shown}", flush=True)
         if not good:
             print("    " + "\n    ".join(r.output.splitlines()[-30:]), flush=True)
+            if control is not None:
+                print("    control run without the mutant:\n    " + "\n    ".join(control.output.splitlines()[-30:]))
         if name == UNMUTATED and not good:
             print("the unmutated suite must pass first; no mutant was tried", flush=True)
             return 1

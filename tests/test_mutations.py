@@ -1,6 +1,6 @@
 """The property tests bite: scripts/mutations.py seeds known bugs one at a time and each must be caught.
 
-Slow (about 1.5-2 minutes: the property suite once unmutated, then once per mutant, each in its
+Slow (about 2 minutes: the property suite once unmutated, then once per mutant, each in its
 own process). It flushes the test Redis database in every run, like the suite it drives.
 """
 

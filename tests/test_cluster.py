@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,13 +24,14 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from dialog import Engine, InMemoryCalendar, Reply, Schedule, StoreUnavailable
+from dialog import Engine, InMemoryCalendar, Schedule, StoreUnavailable
 from dialog.calendar.slots import grid
 from dialog.engine import AsyncEngine, Checkpoint
 from dialog.store.cluster import apply_cluster_failure_policy, cluster_from_url, is_cluster_url
 from dialog.store.keys import ConversationKeys
 from dialog.store.redis_store import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
 from dialog.testing import FakeClock
+from tests.test_concurrency import _race
 
 pytestmark = pytest.mark.slow
 
@@ -326,33 +326,6 @@ def _slots(n: int) -> list[dt.datetime]:
         found.extend(grid(Schedule(), day))
         day += dt.timedelta(days=1)
     return found[:n]
-
-
-def _race(engines: list[Engine], work: Callable[[Engine, int], Reply], n: int) -> list[Reply]:
-    """Every engine runs ``work`` for 0..n-1 at once (released by one barrier); no turn may raise."""
-    replies: list[Reply] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(len(engines))
-
-    def run(engine: Engine) -> None:
-        barrier.wait()
-        for i in range(n):
-            try:
-                reply = work(engine, i)
-            except BaseException as exc:
-                errors.append(exc)
-                continue
-            with lock:
-                replies.append(reply)
-
-    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    return replies
 
 
 def test_two_engines_answering_yes_to_the_same_50_conversations_book_exactly_50_events(

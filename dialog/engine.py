@@ -8,29 +8,53 @@ decide (``dialog.turn``), compare-and-set, render the reply. Only the I/O differ
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from dialog import inputs, replies, turn
 from dialog.calendar.base import Calendar, Event, Schedule
+from dialog.calendar.guard import CalendarCalls
 from dialog.calendar.memory import InMemoryCalendar
 from dialog.calendar.slots import find_slot
-from dialog.errors import CalendarUnavailable, DialogError, InvalidInput
-from dialog.flow import Book, Checkpoint, Done, FindSlot, Flow, GetSchedule, Load, Pause, Reach, Request, Turns, Write
+from dialog.errors import CalendarUnavailable, CorruptState, DialogError, InvalidInput
+from dialog.flow import (
+    Book,
+    Checkpoint,
+    Done,
+    Ended,
+    Find,
+    FindSlot,
+    Flow,
+    GetSchedule,
+    Load,
+    Message,
+    Pause,
+    Reach,
+    Replayed,
+    Request,
+    Turns,
+    Write,
+)
 from dialog.machine import State
-from dialog.results import Channel, Proposal, Reply, Snapshot
+from dialog.results import Channel, Outcome, Proposal, Reply, Snapshot
 from dialog.store.cache import DEFAULT_CACHE_SIZE, RecordCache
 from dialog.store.cluster import cluster_from_url, is_cluster_url
 from dialog.store.keys import DEFAULT_TTL_SECONDS, ConversationKeys
-from dialog.store.record import Record
+from dialog.store.record import Record, StoredReply, encode
 from dialog.store.redis_store import AsyncRedisStore, RedisStore, Stored, apply_failure_policy
 from dialog.understanding import Understanding, understand
 
 __all__ = ["AsyncEngine", "Checkpoint", "Engine", "utc_now"]
+
+_log = logging.getLogger("dialog.recover")
+# Each calendar call is bounded by this much time, then CalendarUnavailable (spec 4.1).
+DEFAULT_CALENDAR_TIMEOUT = 5.0
 
 Clock = Callable[[], dt.datetime]
 _T = TypeVar("_T")
@@ -58,6 +82,8 @@ class _Base:
         configure_client: bool,
         checkpoint: Callable[[Checkpoint], None] | None,
         cache_size: int,
+        calendar_timeout: float | None,
+        calendar_inline: bool | None,
     ) -> None:
         if not isinstance(ttl_seconds, int) or ttl_seconds < 1:
             raise InvalidInput("ttl_seconds must be a positive whole number", field="ttl_seconds")
@@ -66,23 +92,37 @@ class _Base:
         self.redis = redis_client
         self.calendar: Calendar = calendar if calendar is not None else InMemoryCalendar()
         self.ttl_seconds = ttl_seconds
-        self._turns = Turns(clock or utc_now)
+        self._turns = Turns(clock or utc_now, self._filed)
         # A test seam: called at each step of a turn, so fault tests can stop a turn anywhere.
         self._checkpoint = checkpoint or _no_checkpoint
         self._cache = RecordCache(cache_size)
+        # Calendar calls run on the engine's own threads, bounded in time and per tenant, so a
+        # hung calendar never holds up calendar-free turns or other tenants (spec 4.1). The
+        # in-memory calendar never waits, so by default it is called inline.
+        self._calls = CalendarCalls(timeout=calendar_timeout)
+        self._inline = isinstance(self.calendar, InMemoryCalendar) if calendar_inline is None else calendar_inline
 
     def _remember(self, keys: ConversationKeys, stored: Stored) -> Stored:
-        self._cache.put(keys, stored)
+        # A filed reply answers one message id, never the next turn: it is not remembered.
+        self._cache.put(keys, stored if stored.replay is None else dataclasses.replace(stored, replay=None))
         return stored
 
     def _remembered(self, request: Load) -> Stored | None:
         return None if request.fresh else self._cache.get(request.keys)
 
+    def _forget_if_corrupt(self, request: Request, exc: DialogError) -> None:
+        """After CorruptState the conversation starts afresh: a remembered record must not revive it."""
+        if isinstance(exc, CorruptState) and isinstance(request, Load | Write):
+            self._cache.drop(request.keys)
+
     # --- building a turn ----------------------------------------------------------------------
 
-    def _handle_flow(self, conversation_id: str, text: str, tenant_id: str, channel: str) -> tuple[Flow, Channel]:
+    def _handle_flow(
+        self, conversation_id: str, text: str, tenant_id: str, channel: str, message_id: str | None
+    ) -> tuple[Flow, Channel]:
         keys = _keys(conversation_id, tenant_id)
         said = inputs.text(text, tenant_id=tenant_id, conversation_id=conversation_id)
+        message = self._message(message_id, channel, keys)
         heard: dict[bool, Understanding] = {}  # understood once per "is something pending"
 
         def decide(ctx: turn.Context) -> turn.Decision:
@@ -91,23 +131,60 @@ class _Base:
                 heard[pending] = understand(said, pending=pending)
             return turn.decide(ctx, heard[pending])
 
-        return self._turns.run(keys, decide), inputs.channel(channel)
+        return self._turns.run(keys, decide, message), Channel(message.channel)
 
     def _propose_flow(
-        self, conversation_id: str, lead: str, start: dt.datetime, tenant_id: str, channel: str
+        self, conversation_id: str, lead: str, start: dt.datetime, tenant_id: str, channel: str, message_id: str | None
     ) -> tuple[Flow, Channel]:
         keys = _keys(conversation_id, tenant_id)
         where = {"tenant_id": tenant_id, "conversation_id": conversation_id}
         who = inputs.lead(lead, **where)
         when = inputs.future_start(start, self._turns.now(), **where)
-        return self._turns.run(keys, lambda ctx: turn.propose(ctx, who, when)), inputs.channel(channel)
+        message = self._message(message_id, channel, keys)
+        return self._turns.run(keys, lambda ctx: turn.propose(ctx, who, when), message), Channel(message.channel)
+
+    @staticmethod
+    def _message(message_id: str | None, channel: str, keys: ConversationKeys) -> Message:
+        where = {"tenant_id": keys.tenant_id, "conversation_id": keys.conversation_id}
+        return Message(inputs.message_id(message_id, **where), inputs.channel(channel).value)
+
+    def _filed(self, keys: ConversationKeys, channel: str, done: Done) -> bytes:
+        """The reply ``done`` gives on ``channel``, encoded to be filed under its message id."""
+        reply = self._reply(keys, Channel(channel), done)
+        p, e = reply.proposal, reply.event
+        return encode(
+            StoredReply(
+                version=reply.version,
+                state=reply.state,
+                outcome=reply.outcome.value,
+                text=reply.text,
+                channel=reply.channel.value,
+                proposal=(p.lead, _epoch(p.start), _epoch(p.end)) if p else None,
+                event=(e.id, _epoch(e.start), _epoch(e.end), e.lead, e.idempotency_key) if e else None,
+            )
+        )
+
+    def _replayed(self, keys: ConversationKeys, ended: Replayed) -> Reply:
+        r, schedule = ended.reply, ended.schedule
+        p, e = r.proposal, r.event
+        return Reply(
+            conversation_id=keys.conversation_id,
+            tenant_id=keys.tenant_id,
+            state=r.state,
+            outcome=Outcome(r.outcome),
+            text=r.text,
+            proposal=Proposal(p[0], _local(p[1], schedule), _local(p[2], schedule)) if p else None,
+            event=Event(e[0], _local(e[1], schedule), _local(e[2], schedule), e[3], e[4]) if e else None,
+            version=r.version,
+            channel=Channel(r.channel),
+        )
 
     # --- the calendar side of a request -------------------------------------------------------
 
     def _calendar_work(self, request: Request) -> Callable[[], Any]:
         keys = request.keys  # type: ignore[union-attr]
-        if isinstance(request, GetSchedule):
-            return lambda: self.calendar.schedule(keys.tenant_id)
+        if isinstance(request, Find):
+            return lambda: self.calendar.find(keys.tenant_id, request.key)
         if isinstance(request, Book):
             b = request.booking
             return lambda: self.calendar.book(
@@ -123,8 +200,12 @@ class _Base:
             strictly_after=q.strictly_after,
         )
 
+    def _schedule(self, keys: ConversationKeys) -> Schedule:
+        """The tenant's schedule, read inline: a configuration lookup, no I/O, on every turn."""
+        return self._inline_call(keys, lambda: self.calendar.schedule(keys.tenant_id))
+
     @staticmethod
-    def _calendar_call(keys: ConversationKeys, call: Callable[[], _T]) -> _T:
+    def _inline_call(keys: ConversationKeys, call: Callable[[], _T]) -> _T:
         try:
             return call()
         except DialogError:
@@ -136,7 +217,22 @@ class _Base:
                 conversation_id=keys.conversation_id,
             ) from exc
 
+    def _calendar_call(self, request: Request) -> Any:
+        keys = request.keys  # type: ignore[union-attr]
+        if isinstance(request, GetSchedule):
+            return self._schedule(keys)
+        work = self._calendar_work(request)
+        if self._inline:
+            return self._inline_call(keys, work)
+        where = {"tenant_id": keys.tenant_id, "conversation_id": keys.conversation_id}
+        return self._calls.call(work, what=type(request).__name__, **where)
+
     # --- results ------------------------------------------------------------------------------
+
+    def _answer(self, keys: ConversationKeys, channel: Channel, ended: Ended) -> Reply:
+        if isinstance(ended, Replayed):
+            return self._replayed(keys, ended)
+        return self._reply(keys, channel, ended)
 
     def _reply(self, keys: ConversationKeys, channel: Channel, done: Done) -> Reply:
         step, schedule, record = done.step, done.schedule, done.step.record
@@ -179,9 +275,9 @@ class _Base:
             proposal=_proposal(record, schedule),
             event=_event(record, schedule),
             version=stored.version,
-            last_trigger=last.trigger if last else None,
-            last_source=State(last.source) if last else None,
-            last_outcome=last.outcome if last else None,
+            last_trigger=last.trigger.value if last else None,
+            last_source=last.source if last else None,
+            last_outcome=last.outcome.value if last else None,
             booking_pending=record.pending_booking is not None,
         )
 
@@ -203,6 +299,8 @@ class Engine(_Base):
         configure_client: bool = True,
         checkpoint: Callable[[Checkpoint], None] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        calendar_timeout: float | None = DEFAULT_CALENDAR_TIMEOUT,
+        calendar_inline: bool | None = None,
     ) -> None:
         super().__init__(
             redis_client,
@@ -212,6 +310,8 @@ class Engine(_Base):
             configure_client=configure_client,
             checkpoint=checkpoint,
             cache_size=cache_size,
+            calendar_timeout=calendar_timeout,
+            calendar_inline=calendar_inline,
         )
         self._store = RedisStore(redis_client, ttl_seconds=ttl_seconds)
 
@@ -245,10 +345,22 @@ class Engine(_Base):
             client = redis.Redis.from_url(url)
         return cls(client, calendar=calendar, **options)
 
-    def handle(self, conversation_id: str, text: str, *, tenant_id: str = "default", channel: str = "text") -> Reply:
-        """Apply what the user said to the conversation and return what to say back."""
-        flow, checked = self._handle_flow(conversation_id, text, tenant_id, channel)
-        return self._reply(_keys(conversation_id, tenant_id), checked, self._drive(flow))
+    def handle(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        tenant_id: str = "default",
+        channel: str = "text",
+        message_id: str | None = None,
+    ) -> Reply:
+        """Apply what the user said to the conversation and return what to say back.
+
+        A ``message_id`` handled before (a client retrying) is not applied again: the first
+        reply is returned.
+        """
+        flow, checked = self._handle_flow(conversation_id, text, tenant_id, channel, message_id)
+        return self._answer(_keys(conversation_id, tenant_id), checked, self._drive(flow))
 
     def propose(
         self,
@@ -258,10 +370,11 @@ class Engine(_Base):
         start: dt.datetime,
         tenant_id: str = "default",
         channel: str = "text",
+        message_id: str | None = None,
     ) -> Reply:
         """Propose ``start`` (or the first free slot at or after it), replacing any pending proposal."""
-        flow, checked = self._propose_flow(conversation_id, lead, start, tenant_id, channel)
-        return self._reply(_keys(conversation_id, tenant_id), checked, self._drive(flow))
+        flow, checked = self._propose_flow(conversation_id, lead, start, tenant_id, channel, message_id)
+        return self._answer(_keys(conversation_id, tenant_id), checked, self._drive(flow))
 
     def snapshot(self, conversation_id: str, *, tenant_id: str = "default") -> Snapshot | None:
         """The conversation as stored, or None when there is none (never written, or expired)."""
@@ -269,20 +382,28 @@ class Engine(_Base):
         stored = self._store.load(keys)
         if stored.record is None:
             return None
-        return self._snapshot(keys, stored, self._calendar_call(keys, self._calendar_work(GetSchedule(keys))))
+        return self._snapshot(keys, stored, self._schedule(keys))
 
     def recover(self, *, tenant_id: str | None = None) -> list[Reply]:
         """Settle every confirmation left outstanding (a turn that stopped mid-way), no user input needed.
 
         Scans this engine's conversation keys (one tenant's, or all); returns one reply per
-        conversation this call settled (``booked`` or ``slot_taken``).
+        conversation this call settled (``booked`` or ``slot_taken``). A conversation or tenant
+        that fails (calendar down, unreadable record) is logged and left for the next sweep; after
+        a tenant's calendar fails, its other conversations wait for the next sweep too.
         """
-        settled = []
+        sweep = _Sweep()
         for keys in list(self._store.conversations(tenant_id)):
-            done = self._drive(self._turns.recover(keys))
+            if sweep.skips(keys):
+                continue
+            try:
+                done = self._drive(self._turns.recover(keys))
+            except DialogError as exc:
+                sweep.failed(keys, exc)
+                continue
             if done is not None:
-                settled.append(self._reply(keys, Channel.TEXT, done))
-        return settled
+                sweep.settled.append(self._reply(keys, Channel(done.step.record.booking_channel), done))
+        return sweep.settled
 
     def _drive(self, flow: Any) -> Any:
         answer: Any = None
@@ -296,20 +417,33 @@ class Engine(_Base):
             try:
                 answer = self._perform(request)
             except DialogError as exc:
+                self._forget_if_corrupt(request, exc)
                 error = exc  # thrown into the flow: it handles SlotTaken, the rest propagate
 
     def _perform(self, request: Request) -> Any:
         if isinstance(request, Load):
-            return self._remembered(request) or self._remember(request.keys, self._store.load(request.keys))
+            cached = self._remembered(request)
+            return cached or self._remember(request.keys, self._store.load(request.keys, request.message_id))
         if isinstance(request, Write):
-            commit = self._store.commit(request.keys, request.expected, request.record)
-            self._remember(request.keys, commit.stored)
+            r = request
+            commit = self._store.commit(r.keys, r.expected, r.record, r.message_id, r.receipts)
+            self._remember(r.keys, commit.stored)
             return commit
         if isinstance(request, Reach):
             return self._checkpoint(request.point)
         if isinstance(request, Pause):
             return time.sleep(_pause(request.attempt))
-        return self._calendar_call(request.keys, self._calendar_work(request))
+        return self._calendar_call(request)
+
+    def close(self) -> None:
+        """Release the engine's calendar threads (the Redis client stays the host's to close)."""
+        self._calls.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class AsyncEngine(_Base):
@@ -329,6 +463,7 @@ class AsyncEngine(_Base):
         configure_client: bool = True,
         checkpoint: Callable[[Checkpoint], None] | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        calendar_timeout: float | None = DEFAULT_CALENDAR_TIMEOUT,
         calendar_in_thread: bool | None = None,
     ) -> None:
         super().__init__(
@@ -339,10 +474,10 @@ class AsyncEngine(_Base):
             configure_client=configure_client,
             checkpoint=checkpoint,
             cache_size=cache_size,
+            calendar_timeout=calendar_timeout,
+            calendar_inline=None if calendar_in_thread is None else not calendar_in_thread,
         )
         self._store = AsyncRedisStore(redis_client, ttl_seconds=ttl_seconds)
-        inline = isinstance(self.calendar, InMemoryCalendar)
-        self._in_thread = (not inline) if calendar_in_thread is None else calendar_in_thread
 
     @classmethod
     def from_url(cls, url: str, *, calendar: Calendar | None = None, **options: Any) -> AsyncEngine:
@@ -353,10 +488,17 @@ class AsyncEngine(_Base):
         return cls(redis.asyncio.Redis.from_url(url), calendar=calendar, **options)
 
     async def handle(
-        self, conversation_id: str, text: str, *, tenant_id: str = "default", channel: str = "text"
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        tenant_id: str = "default",
+        channel: str = "text",
+        message_id: str | None = None,
     ) -> Reply:
-        flow, checked = self._handle_flow(conversation_id, text, tenant_id, channel)
-        return self._reply(_keys(conversation_id, tenant_id), checked, await self._drive(flow))
+        """Apply what the user said; a ``message_id`` handled before returns the first reply."""
+        flow, checked = self._handle_flow(conversation_id, text, tenant_id, channel, message_id)
+        return self._answer(_keys(conversation_id, tenant_id), checked, await self._drive(flow))
 
     async def propose(
         self,
@@ -366,26 +508,37 @@ class AsyncEngine(_Base):
         start: dt.datetime,
         tenant_id: str = "default",
         channel: str = "text",
+        message_id: str | None = None,
     ) -> Reply:
-        flow, checked = self._propose_flow(conversation_id, lead, start, tenant_id, channel)
-        return self._reply(_keys(conversation_id, tenant_id), checked, await self._drive(flow))
+        """Propose ``start`` (or the first free slot at or after it), replacing any pending proposal."""
+        flow, checked = self._propose_flow(conversation_id, lead, start, tenant_id, channel, message_id)
+        return self._answer(_keys(conversation_id, tenant_id), checked, await self._drive(flow))
 
     async def snapshot(self, conversation_id: str, *, tenant_id: str = "default") -> Snapshot | None:
         keys = _keys(conversation_id, tenant_id)
         stored = await self._store.load(keys)
         if stored.record is None:
             return None
-        return self._snapshot(keys, stored, await self._calendar(keys, GetSchedule(keys)))
+        return self._snapshot(keys, stored, self._schedule(keys))
 
     async def recover(self, *, tenant_id: str | None = None) -> list[Reply]:
-        settled = []
+        """Settle every confirmation left outstanding; failures are logged and left for the next sweep."""
+        sweep = _Sweep()
         for keys in await self._store.conversations(tenant_id):
-            done = await self._drive(self._turns.recover(keys))
+            if sweep.skips(keys):
+                continue
+            try:
+                done = await self._drive(self._turns.recover(keys))
+            except DialogError as exc:
+                sweep.failed(keys, exc)
+                continue
             if done is not None:
-                settled.append(self._reply(keys, Channel.TEXT, done))
-        return settled
+                sweep.settled.append(self._reply(keys, Channel(done.step.record.booking_channel), done))
+        return sweep.settled
 
     async def aclose(self) -> None:
+        """Close the Redis client and release the engine's calendar threads."""
+        self._calls.close()
         await self.redis.aclose()
 
     async def _drive(self, flow: Any) -> Any:
@@ -400,30 +553,33 @@ class AsyncEngine(_Base):
             try:
                 answer = await self._perform(request)
             except DialogError as exc:
+                self._forget_if_corrupt(request, exc)
                 error = exc
 
     async def _perform(self, request: Request) -> Any:
         if isinstance(request, Load):
-            return self._remembered(request) or self._remember(request.keys, await self._store.load(request.keys))
+            cached = self._remembered(request)
+            return cached or self._remember(request.keys, await self._store.load(request.keys, request.message_id))
         if isinstance(request, Write):
-            commit = await self._store.commit(request.keys, request.expected, request.record)
-            self._remember(request.keys, commit.stored)
+            r = request
+            commit = await self._store.commit(r.keys, r.expected, r.record, r.message_id, r.receipts)
+            self._remember(r.keys, commit.stored)
             return commit
         if isinstance(request, Reach):
             return self._checkpoint(request.point)
         if isinstance(request, Pause):
             return await asyncio.sleep(_pause(request.attempt))
-        return await self._calendar(request.keys, request)
+        return await self._calendar(request)
 
-    def _calendar(self, keys: ConversationKeys, request: Request) -> Awaitable[Any]:
+    async def _calendar(self, request: Request) -> Any:
+        keys = request.keys  # type: ignore[union-attr]
+        if isinstance(request, GetSchedule):
+            return self._schedule(keys)
         work = self._calendar_work(request)
-        if self._in_thread:
-            return asyncio.to_thread(self._calendar_call, keys, work)
-        return _ready(self._calendar_call(keys, work))
-
-
-async def _ready(value: _T) -> _T:
-    return value
+        if self._inline:
+            return self._inline_call(keys, work)
+        where = {"tenant_id": keys.tenant_id, "conversation_id": keys.conversation_id}
+        return await self._calls.acall(work, what=type(request).__name__, **where)
 
 
 def _keys(conversation_id: str, tenant_id: str) -> ConversationKeys:
@@ -433,7 +589,29 @@ def _keys(conversation_id: str, tenant_id: str) -> ConversationKeys:
 
 
 def _pause(attempt: int) -> float:
-    return 0.0 if attempt < 3 else random.uniform(0, 0.001 * min(attempt, 20))
+    """Full jitter over a window that doubles from 1 ms to 25 ms: contenders spread out, nobody starves."""
+    return random.uniform(0, min(0.025, 0.001 * 2 ** min(attempt, 5)))
+
+
+class _Sweep:
+    """One recovery sweep's bookkeeping: what it settled, and the tenants whose calendar failed."""
+
+    def __init__(self) -> None:
+        self.settled: list[Reply] = []
+        self._down: set[str] = set()
+
+    def skips(self, keys: ConversationKeys) -> bool:
+        return keys.tenant_id in self._down
+
+    def failed(self, keys: ConversationKeys, exc: DialogError) -> None:
+        if isinstance(exc, CalendarUnavailable):
+            self._down.add(keys.tenant_id)
+        _log.warning(
+            "recover: left for the next sweep: %s: %s",
+            type(exc).__name__,
+            exc,
+            extra={"tenant_id": keys.tenant_id, "conversation_id": keys.conversation_id},
+        )
 
 
 def _proposal(record: Record, schedule: Schedule) -> Proposal | None:
@@ -448,6 +626,10 @@ def _event(record: Record, schedule: Schedule) -> Event | None:
     if b is None or b.event_id is None:
         return None
     return Event(b.event_id, _local(b.start, schedule), _local(b.end, schedule), b.lead, b.key)
+
+
+def _epoch(value: dt.datetime) -> int:
+    return int(value.timestamp())
 
 
 def _utc(epoch: int) -> dt.datetime:

@@ -14,17 +14,21 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from dialog import turn
 from dialog.calendar.base import Event, Schedule
 from dialog.errors import SlotTaken, StoreUnavailable
 from dialog.results import Outcome
 from dialog.store.keys import ConversationKeys
-from dialog.store.record import Booking, Record
-from dialog.store.redis_store import Commit, Stored
+from dialog.store.record import Booking, Record, StoredReply
+from dialog.store.redis_store import Commit, Receipt, Stored
 
-# Concurrent turns on one conversation are retried inside the turn, never surfaced; past a few
-# immediate retries the driver pauses briefly (jittered) so the other writer can finish.
-MAX_ATTEMPTS = 50
+# Concurrent turns on one conversation are retried inside the turn, never surfaced. The first
+# lost compare-and-set decides again at once on the record it returned; later ones back off
+# (jittered, growing) and re-read, so the loser wakes up to a fresh record, not a stale one.
+# With the driver's pause capped at 25 ms this bounds a turn's contention to ~25 s.
+MAX_ATTEMPTS = 1000
 
 
 class Checkpoint(enum.StrEnum):
@@ -47,6 +51,7 @@ class GetSchedule:
 class Load:
     keys: ConversationKeys
     fresh: bool = False  # read Redis even when the process remembers the record
+    message_id: str | None = None  # also fetch the reply filed under it, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +59,22 @@ class Write:
     keys: ConversationKeys
     expected: Stored
     record: Record
+    message_id: str | None = None  # refuse the write if this message already has a reply filed
+    receipts: tuple[Receipt, ...] = ()  # replies to file with the write
 
 
 @dataclass(frozen=True, slots=True)
 class Book:
     keys: ConversationKeys
     booking: Booking
+
+
+@dataclass(frozen=True, slots=True)
+class Find:
+    """The event the calendar holds under an idempotency key, or None."""
+
+    keys: ConversationKeys
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +93,7 @@ class Pause:
     attempt: int
 
 
-Request = GetSchedule | Load | Write | Book | FindSlot | Reach | Pause
-Flow = Generator[Request, Any, "Done"]
-Decide = Callable[[turn.Context], turn.Decision]
+Request = GetSchedule | Load | Write | Book | Find | FindSlot | Reach | Pause
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,37 +105,66 @@ class Done:
     schedule: Schedule
 
 
-class Turns:
-    """Builds the flows; holds only the clock."""
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The turn's message was handled before: its first reply, as filed."""
 
-    def __init__(self, clock: Callable[[], dt.datetime]) -> None:
+    reply: StoredReply
+    schedule: Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """The caller's id for this turn's message (None: not given), and the channel it came on."""
+
+    id: str | None
+    channel: str
+
+
+Ended = Done | Replayed
+Flow = Generator[Request, Any, Ended]
+Decide = Callable[[turn.Context], turn.Decision]
+# Renders the reply a Done would give on a channel, encoded for filing (the engine's replies).
+Render = Callable[[ConversationKeys, str, Done], bytes]
+
+
+class Turns:
+    """Builds the flows; holds the clock and how to render a reply for filing."""
+
+    def __init__(self, clock: Callable[[], dt.datetime], render: Render) -> None:
         self._clock = clock
+        self._render = render
 
     def now(self) -> dt.datetime:
         now = self._clock()
         return now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)
 
-    def run(self, keys: ConversationKeys, decide: Decide) -> Flow:
+    def run(self, keys: ConversationKeys, decide: Decide, message: Message | None = None) -> Flow:
         schedule: Schedule = yield GetSchedule(keys)
-        stored: Stored = yield Load(keys)
+        message_id = message.id if message else None
+        stored: Stored = yield Load(keys, message_id=message_id)
         yield Reach(Checkpoint.LOADED)
         for attempt in range(MAX_ATTEMPTS):
+            if stored.replay is not None:
+                return Replayed(stored.replay, schedule)
             if stored.record is not None and stored.record.pending_booking is not None:
-                stored, settled = yield from self._settle(keys, schedule, stored)
+                stored, settled = yield from self._settle(keys, schedule, stored, message)
                 if settled is not None:
-                    return Done(settled, stored.version, schedule)
+                    return settled
                 continue  # another turn settled it: decide on what stands now
             step = yield from self._resolve(keys, decide(self._context(keys, schedule, stored)))
+            if message is not None and step.books:
+                step = turn.Step(_confirmed_by(step.record, message), step.outcome, books=True)
             yield Reach(Checkpoint.DECIDED)
-            commit: Commit = yield Write(keys, stored, step.record)
+            receipts = () if step.books else self._receipts(keys, [message], Done(step, stored.version + 1, schedule))
+            commit: Commit = yield Write(keys, stored, step.record, message_id, receipts)
             if not commit.ok:
-                stored = commit.stored
                 yield Reach(Checkpoint.CONFLICT)
-                yield Pause(attempt)
+                stored = yield from self._after_conflict(keys, commit, attempt, message_id)
                 continue
             if step.books:
                 yield Reach(Checkpoint.INTENT_COMMITTED)
-                return (yield from self._confirm(keys, schedule, commit.stored))
+                return (yield from self._confirm(keys, schedule, commit.stored, message))
             yield Reach(Checkpoint.COMMITTED)
             return Done(step, commit.stored.version, schedule)
         raise StoreUnavailable(
@@ -137,41 +179,75 @@ class Turns:
         if stored.record is None or stored.record.pending_booking is None:
             return None
         schedule: Schedule = yield GetSchedule(keys)
-        stored, step = yield from self._settle(keys, schedule, stored)
-        return None if step is None else Done(step, stored.version, schedule)
+        stored, done = yield from self._settle(keys, schedule, stored, None)
+        return done
 
-    def _confirm(self, keys: ConversationKeys, schedule: Schedule, stored: Stored) -> Flow:
+    def _after_conflict(
+        self, keys: ConversationKeys, commit: Commit, attempt: int, message_id: str | None
+    ) -> Generator[Request, Any, Stored]:
+        """What to decide on next: the record the lost write returned, or, past the first loss, a
+        fresh read taken after a pause (backing off before the read, so it is not stale at once)."""
+        if attempt == 0 or commit.stored.replay is not None:
+            return commit.stored
+        yield Pause(attempt)
+        stored: Stored = yield Load(keys, fresh=True, message_id=message_id)
+        return stored
+
+    def _confirm(self, keys: ConversationKeys, schedule: Schedule, stored: Stored, message: Message | None) -> Flow:
         """Settle the confirmation this turn recorded; report what stands if another turn did."""
-        stored, settled = yield from self._settle(keys, schedule, stored)
+        stored, settled = yield from self._settle(keys, schedule, stored, message)
         if settled is not None:
-            return Done(settled, stored.version, schedule)
+            return settled
+        if message is not None and message.id is not None:
+            fresh: Stored = yield Load(keys, fresh=True, message_id=message.id)
+            if fresh.replay is not None:  # whoever settled it filed our reply
+                return Replayed(fresh.replay, schedule)
+            stored = fresh
         record = stored.record or turn.fresh_record()
         booked = record.booking is not None and record.booking.event_id is not None
         outcome = Outcome.ALREADY_BOOKED if booked else _last_outcome(record)
         return Done(turn.Step(record, outcome), stored.version, schedule)
 
     def _settle(
-        self, keys: ConversationKeys, schedule: Schedule, stored: Stored
-    ) -> Generator[Request, Any, tuple[Stored, turn.Step | None]]:
+        self, keys: ConversationKeys, schedule: Schedule, stored: Stored, message: Message | None
+    ) -> Generator[Request, Any, tuple[Stored, Done | None]]:
         """Make the calendar hold the recorded confirmation (idempotently), then commit that.
 
-        Returns the record as it now stands, and the step when this flow committed it.
+        A confirmation whose slot has begun is booked only if the calendar already holds it (a
+        turn stopped after the calendar call); otherwise it is ``slot_taken``, as any past slot.
+        Returns the record as it now stands, and how the turn ended when this flow committed it.
         """
         ctx = self._context(keys, schedule, stored)
         booking = ctx.record.pending_booking
         assert booking is not None
-        try:
-            event: Event = yield Book(keys, booking)
-        except SlotTaken:
-            step = yield from self._resolve(keys, turn.settle_taken(ctx))
-        else:
-            step = turn.settle_booked(ctx, event)
+        step = yield from self._book(keys, ctx, booking)
         yield Reach(Checkpoint.CALENDAR_CALLED)
-        commit: Commit = yield Write(keys, stored, step.record)
+        done = Done(step, stored.version + 1, schedule)
+        receipts = self._receipts(keys, [Message(booking.message_id, booking.channel), message], done)
+        commit: Commit = yield Write(keys, stored, step.record, message.id if message else None, receipts)
         if not commit.ok:
             return commit.stored, None
         yield Reach(Checkpoint.COMMITTED)
-        return commit.stored, step
+        return commit.stored, done
+
+    def _book(self, keys: ConversationKeys, ctx: turn.Context, booking: Booking) -> Generator[Request, Any, turn.Step]:
+        if booking.start <= ctx.now.timestamp():
+            found: Event | None = yield Find(keys, booking.key)
+            if found is not None:
+                return turn.settle_booked(ctx, found)
+            return (yield from self._resolve(keys, turn.settle_taken(ctx)))
+        try:
+            event: Event = yield Book(keys, booking)
+        except SlotTaken:
+            return (yield from self._resolve(keys, turn.settle_taken(ctx)))
+        return turn.settle_booked(ctx, event)
+
+    def _receipts(self, keys: ConversationKeys, messages: list[Message | None], done: Done) -> tuple[Receipt, ...]:
+        seen: dict[str, Receipt] = {}
+        for m in messages:
+            if m is not None and m.id is not None and m.id not in seen:
+                seen[m.id] = Receipt(m.id, self._render(keys, m.channel, done))
+        return tuple(seen.values())
 
     def _resolve(self, keys: ConversationKeys, decision: turn.Decision) -> Generator[Request, Any, turn.Step]:
         if isinstance(decision, turn.Step):
@@ -180,9 +256,22 @@ class Turns:
         return decision.build(slot)
 
     def _context(self, keys: ConversationKeys, schedule: Schedule, stored: Stored) -> turn.Context:
-        record = stored.record or turn.fresh_record()
-        marker = stored.marker if stored.record is None else None
-        return turn.Context(keys, self.now().astimezone(schedule.tz), schedule, record, marker)
+        now = self.now().astimezone(schedule.tz)
+        marker = stored.marker
+        if stored.record is not None or marker is None:
+            return turn.Context(keys, now, schedule, stored.record or turn.fresh_record())
+        if marker.booking is not None and marker.start == marker.booking.start:
+            # The conversation expired after its call was booked: it goes on from "done, booked".
+            return turn.Context(keys, now, schedule, turn.booked_record(marker.booking))
+        return turn.Context(keys, now, schedule, turn.fresh_record(), marker)
+
+
+def _confirmed_by(record: Record, message: Message) -> Record:
+    """The recorded confirmation remembers the message that made it (its reply is filed on settling)."""
+    booking = record.booking
+    assert booking is not None
+    confirmed = msgspec.structs.replace(booking, message_id=message.id, channel=message.channel)
+    return msgspec.structs.replace(record, booking=confirmed)
 
 
 def _last_outcome(record: Record) -> Outcome:

@@ -9,6 +9,8 @@ from dialog.results import Channel
 
 MAX_TEXT_BYTES = 4096
 MAX_ID_BYTES = 256
+# A start may lie at most this far ahead (spec 4.1).
+MAX_AHEAD = dt.timedelta(days=366)
 
 
 def text(value: object, **where: str | None) -> str:
@@ -47,7 +49,19 @@ def future_start(value: object, now: dt.datetime, **where: str | None) -> dt.dat
         raise InvalidInput("start must be a timezone-aware datetime", field="start", **where)
     if value < now:
         raise InvalidInput(f"start {value.isoformat()} is in the past", field="start", **where)
+    if value - now > MAX_AHEAD:
+        raise InvalidInput(f"start {value.isoformat()} is more than a year ahead", field="start", **where)
     return value
+
+
+def message_id(value: object, **where: str | None) -> str | None:
+    """A caller's message id: None, or 1-256 bytes of valid Unicode."""
+    if value is None:
+        return None
+    checked = _unicode(value, "message_id", MAX_ID_BYTES, **where)
+    if not checked:
+        raise InvalidInput("message_id is empty", field="message_id", **where)
+    return checked
 
 
 def _unicode(value: object, field: str, limit: int, **where: str | None) -> str:

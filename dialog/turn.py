@@ -70,8 +70,18 @@ class SlotNeeded:
 Decision = Step | SlotNeeded
 
 
+# How far ahead a requested time may lie (spec 4.1: more than a year ahead is not read as a date).
+MAX_AHEAD = dt.timedelta(days=366)
+_KEY_ENCODER = msgspec.json.Encoder()
+
+
 def fresh_record() -> Record:
     return Record(schema_version=SCHEMA_VERSION, state=State.IDLE)
+
+
+def booked_record(booking: Booking) -> Record:
+    """A conversation that expired after its call was booked, as it stood then."""
+    return Record(schema_version=SCHEMA_VERSION, state=State.DONE, booking=booking)
 
 
 def decide(ctx: Context, u: Understanding) -> Decision:
@@ -119,9 +129,13 @@ def _taken(ctx: Context, lead: str, epoch: int) -> SlotNeeded:
 
 
 def idempotency_key(keys: ConversationKeys, proposal: StoredProposal) -> str:
-    """The same confirmed proposal always derives the same key, in any process."""
-    parts = (keys.tenant_id, keys.conversation_id, str(proposal.seq), str(proposal.start), proposal.lead)
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+    """The same confirmed proposal always derives the same key, in any process.
+
+    The parts are hashed as a JSON array, an injective encoding: no characters in the ids or
+    the lead can make two different proposals share a key (joining with a separator could).
+    """
+    parts = (keys.tenant_id, keys.conversation_id, proposal.seq, proposal.start, proposal.lead)
+    return hashlib.sha256(_KEY_ENCODER.encode(parts)).hexdigest()[:32]
 
 
 # --- per state ------------------------------------------------------------------------------
@@ -163,6 +177,8 @@ def _while_rescheduling(ctx: Context, u: Understanding) -> Decision:
         return _cancel(ctx)
     if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE) and u.when is not None:
         requested = _when(ctx, u.when, anchor=_local(ctx, request.anchor))
+        if requested is None:
+            return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
         return _request_slot(ctx, request.lead, SlotQuery(requested), requested, (Trigger.OFFER,), Outcome.RESCHEDULED)
     return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
 
@@ -186,20 +202,24 @@ def _cancel(ctx: Context) -> Step:
     return Step(record, Outcome.CANCELLED)
 
 
-def _move(ctx: Context, lead: str, anchor: dt.datetime, when: When | None) -> SlotNeeded:
+def _move(ctx: Context, lead: str, anchor: dt.datetime, when: When | None) -> Decision:
     triggers = (Trigger.RESCHEDULE, Trigger.OFFER)
     if when is None:  # "can we move it?": the next free slot strictly after the proposal
         query = SlotQuery(anchor, strictly_after=True)
         return _request_slot(ctx, lead, query, None, triggers, Outcome.RESCHEDULED)
     requested = _when(ctx, when, anchor=anchor)
+    if requested is None:
+        return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
     return _request_slot(ctx, lead, SlotQuery(requested), requested, triggers, Outcome.RESCHEDULED)
 
 
-def _new_request(ctx: Context, u: Understanding) -> SlotNeeded:
+def _new_request(ctx: Context, u: Understanding) -> Decision:
     lead = u.lead or _current_lead(ctx.record)
     if u.when is None:
         return _request_slot(ctx, lead, SlotQuery(ctx.now), None)
     requested = _when(ctx, u.when, anchor=None)
+    if requested is None:
+        return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
     return _request_slot(ctx, lead, SlotQuery(requested), requested)
 
 
@@ -249,14 +269,22 @@ def _advance(ctx: Context, triggers: tuple[Trigger, ...], outcome: Outcome, **ch
     state = source = ctx.record.state
     for trigger in triggers:
         source, state = state, fire(state, trigger)  # the last arrow is what the diagrams mark
-    last = LastTransition(trigger=triggers[-1].value, source=source.value, outcome=outcome.value)
+    last = LastTransition(trigger=triggers[-1], source=source, outcome=outcome)
     return msgspec.structs.replace(ctx.record, state=state, last=last, updated=_stamp(ctx), **changes)
 
 
-def _when(ctx: Context, when: When, *, anchor: dt.datetime | None) -> dt.datetime:
-    """The moment a time expression names, in the tenant's timezone (a bare day: its midnight)."""
-    day, time = resolve_when(when, now=ctx.now, anchor=anchor)
-    return dt.datetime.combine(day, time or dt.time(0, 0), tzinfo=ctx.schedule.tz)
+def _when(ctx: Context, when: When, *, anchor: dt.datetime | None) -> dt.datetime | None:
+    """The moment a time expression names, in the tenant's timezone (a bare day: its midnight).
+
+    None when it lies more than a year ahead or outside what a datetime can hold: the turn
+    asks again rather than search a calendar there.
+    """
+    try:
+        day, time = resolve_when(when, now=ctx.now, anchor=anchor)
+        moment = dt.datetime.combine(day, time or dt.time(0, 0), tzinfo=ctx.schedule.tz)
+    except (OverflowError, ValueError):
+        return None
+    return moment if moment - ctx.now <= MAX_AHEAD else None
 
 
 def _current_lead(record: Record) -> str:

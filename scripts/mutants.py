@@ -109,7 +109,10 @@ def done_confirm_rebooks() -> None:
 
 def cas_plain_set() -> None:
     """The compare-and-set writes without checking the version (a plain SET)."""
-    _rewrite_cas_script((r"if [^\n]*~= ARGV\[1\] then.*?\bend\n", ""))
+    _rewrite_cas_script(
+        (r"if token ~= ARGV\[1\][^\n]*\bend\n", ""),
+        (r"if [^\n]*~= ARGV\[1\] then.*?\bend\n", ""),
+    )
 
 
 # The conversation key's write, with its TTL: a SET with PX (schema 2) or a PEXPIRE (schema 1).

@@ -21,6 +21,12 @@ MARKER_MIN_SECONDS = 3600
 MARKER_MAX_SECONDS = 24 * 3600
 # A record that could not be read is moved aside for inspection, and kept this long.
 QUARANTINE_TTL_SECONDS = 7 * 24 * 3600
+# A recorded confirmation must outlive any calendar outage: while one is outstanding, the
+# conversation (and its replies) live this long instead of ``ttl_seconds``; the sweep settles
+# it long before. Settling it brings the conversation's TTL back to ``ttl_seconds``.
+PENDING_BOOKING_TTL_SECONDS = 30 * 24 * 3600
+# The replies filed under message ids: the last this many, per conversation.
+REMEMBERED_MESSAGES = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,16 @@ class ConversationKeys:
         return f"{PREFIX}:{self.tag}:conv"
 
     @property
+    def replies(self) -> str:
+        """A list of the last replies, each ``<len(message_id)>|<message_id><reply>``, newest first."""
+        return f"{PREFIX}:{self.tag}:replies"
+
+    @property
+    def all(self) -> list[str]:
+        """The keys a turn reads and writes, in the order the store's scripts take them."""
+        return [self.conversation, self.expired_marker, self.replies]
+
+    @property
     def expired_marker(self) -> str:
         """What was pending, kept past the conversation's TTL to explain an expiry."""
         return f"{PREFIX}:{self.tag}:pending"
@@ -52,9 +68,10 @@ class ConversationKeys:
             return None
         return cls(unquote(match["tenant"]), unquote(match["conversation"]))
 
-    def quarantine(self, stamp: int) -> str:
-        """Where an unreadable record is moved aside."""
-        return f"{PREFIX}:{self.tag}:corrupt:{stamp}"
+    def quarantine(self, stamp: int, kind: str = "conv") -> str:
+        """Where an unreadable value of one of the conversation's keys is moved aside."""
+        suffix = "" if kind == "conv" else f":{kind}"
+        return f"{PREFIX}:{self.tag}:corrupt:{stamp}{suffix}"
 
 
 def marker_ttl_seconds(conversation_ttl: int) -> int:

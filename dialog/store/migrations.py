@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import msgspec
 
-from dialog.machine import State
-from dialog.store.record import SCHEMA_VERSION, Booking, LastTransition, Record, Request, StoredProposal
+from dialog.machine import State, Trigger
+from dialog.results import Outcome
+from dialog.store.record import (
+    SCHEMA_VERSION,
+    Booking,
+    LastTransition,
+    Record,
+    Request,
+    StoredProposal,
+    check_record,
+)
 
 
 class _ProposalV1(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -58,18 +67,19 @@ _v1 = msgspec.json.Decoder(_RecordV1)
 
 def from_v1(raw: bytes) -> Record:
     """A schema-1 record as today's; raises ``msgspec.DecodeError`` or ``ValueError`` when unreadable."""
-    old = _v1.decode(raw)
+    old = _v1.decode(raw)  # an unknown state, trigger or outcome below raises ValueError
     if old.schema_version != 1:
         raise ValueError(f"expected schema_version 1 in a schema-1 hash, found {old.schema_version}")
     p, r, b, last = old.proposal, old.request, old.booking, old.last
-    return Record(
+    record = Record(
         schema_version=SCHEMA_VERSION,
         state=old.state,
         proposal=StoredProposal(p.lead, p.start, p.end, p.seq) if p else None,
         request=Request(r.lead, r.anchor, r.has_time) if r else None,
         booking=Booking(b.key, b.lead, b.start, b.end, b.event_id) if b else None,
         seq=old.seq,
-        last=LastTransition(last.trigger, last.source, last.outcome) if last else None,
+        last=LastTransition(Trigger(last.trigger), State(last.source), Outcome(last.outcome)) if last else None,
         updated=int(old.updated),
         nonce=old.nonce,
     )
+    return check_record(record)

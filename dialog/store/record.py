@@ -7,11 +7,21 @@ objects in a hash ``{v: version, r: json}``, and is migrated on read (``dialog.s
 
 from __future__ import annotations
 
+import datetime as dt
+
 import msgspec
 
-from dialog.machine import State
+from dialog.machine import State, Trigger
+from dialog.results import Outcome
 
 SCHEMA_VERSION = 2
+# How many of its own last writes a record remembers (their nonces): a compare-and-set whose
+# reply was lost, retried by redis-py after other writers landed, still recognises its write.
+RECENT_WRITES = 8
+# Epoch seconds a stored time may take: 2000-01-01 .. 9999-12-31 (datetime's own range ends there).
+MIN_EPOCH = 946_684_800
+MAX_EPOCH = 253_402_214_400
+MAX_SLOT_SECONDS = 24 * 3600
 
 
 class StoredProposal(msgspec.Struct, frozen=True, array_like=True):
@@ -24,13 +34,19 @@ class StoredProposal(msgspec.Struct, frozen=True, array_like=True):
 
 
 class Booking(msgspec.Struct, frozen=True, array_like=True):
-    """A confirmed proposal. ``event_id`` is None while the calendar call is outstanding (outbox)."""
+    """A confirmed proposal. ``event_id`` is None while the calendar call is outstanding (outbox).
+
+    ``message_id`` and ``channel`` are the confirming turn's: whoever settles the booking files
+    its reply under that message id, worded for that channel.
+    """
 
     key: str
     lead: str
     start: int
     end: int
     event_id: str | None = None
+    message_id: str | None = None
+    channel: str = "text"
 
 
 class Request(msgspec.Struct, frozen=True, array_like=True):
@@ -44,9 +60,9 @@ class Request(msgspec.Struct, frozen=True, array_like=True):
 class LastTransition(msgspec.Struct, frozen=True, array_like=True):
     """The last arrow the conversation took (its destination is the record's state)."""
 
-    trigger: str
-    source: str
-    outcome: str
+    trigger: Trigger
+    source: State
+    outcome: Outcome
 
 
 class Record(msgspec.Struct, frozen=True, array_like=True):
@@ -63,6 +79,13 @@ class Record(msgspec.Struct, frozen=True, array_like=True):
     # Set by the store on every write: two writers that computed the same record still write
     # different bytes, so a retried script can tell its own landed write from another's.
     nonce: int = 0
+    # The nonces of this record's last writes, newest last (this write's own included).
+    writes: tuple[int, ...] = ()
+
+    @property
+    def booking_channel(self) -> str:
+        """The channel the (last) confirmation came on."""
+        return self.booking.channel if self.booking is not None else "text"
 
     @property
     def pending_booking(self) -> Booking | None:
@@ -73,19 +96,38 @@ class Record(msgspec.Struct, frozen=True, array_like=True):
 
 
 class ExpiredMarker(msgspec.Struct, frozen=True, array_like=True):
-    """What was pending when the conversation was last written, and its version."""
+    """What was pending (or booked) when the conversation was last written, and its version.
+
+    A booked marker lets a "yes" that arrives after the conversation expired still hear
+    ``already_booked`` with the event, never ``nothing_pending``.
+    """
 
     version: int
     lead: str
     start: int
+    booking: Booking | None = None
+
+
+class StoredReply(msgspec.Struct, frozen=True, array_like=True):
+    """A turn's reply, filed under its ``message_id`` so a retried message gets it back unchanged."""
+
+    version: int
+    state: State
+    outcome: str
+    text: str
+    channel: str
+    proposal: tuple[str, int, int] | None = None  # lead, start, end
+    event: tuple[str, int, int, str, str] | None = None  # id, start, end, lead, idempotency key
+    kind: str = "book"
 
 
 _encoder = msgspec.json.Encoder()
 _record_decoder = msgspec.json.Decoder(Record)
 _marker_decoder = msgspec.json.Decoder(ExpiredMarker)
+_reply_decoder = msgspec.json.Decoder(StoredReply)
 
 
-def encode(value: Record | ExpiredMarker) -> bytes:
+def encode(value: Record | ExpiredMarker | StoredReply) -> bytes:
     return _encoder.encode(value)
 
 
@@ -94,8 +136,80 @@ def decode_record(raw: bytes) -> Record:
     record = _record_decoder.decode(raw)
     if record.schema_version != SCHEMA_VERSION:
         raise ValueError(f"unknown schema_version {record.schema_version}")
-    return record
+    return check_record(record)
 
 
 def decode_marker(raw: bytes) -> ExpiredMarker:
-    return _marker_decoder.decode(raw)
+    """Decode a marker; raises like ``decode_record`` when it is unreadable or inconsistent."""
+    marker = _marker_decoder.decode(raw)
+    _check_epoch("marker start", marker.start)
+    _check_positive("marker version", marker.version)
+    if marker.booking is not None:
+        _check_booking(marker.booking)
+    return marker
+
+
+def decode_reply(raw: bytes) -> StoredReply:
+    reply = _reply_decoder.decode(raw)
+    if reply.proposal is not None:
+        _check_span("reply proposal", reply.proposal[1], reply.proposal[2])
+    if reply.event is not None:
+        _check_span("reply event", reply.event[1], reply.event[2])
+    return reply
+
+
+# --- semantic checks: a record that decodes but contradicts itself is as unreadable as bytes -----
+
+
+def check_record(record: Record) -> Record:
+    """``record`` if its fields agree with each other and with its state, else ``ValueError``."""
+    for name in ("seq", "updated", "nonce"):
+        if getattr(record, name) < 0:
+            raise ValueError(f"{name} is negative")
+    if record.proposal is not None:
+        _check_span("proposal", record.proposal.start, record.proposal.end)
+    if record.request is not None:
+        _check_epoch("request anchor", record.request.anchor)
+    if record.booking is not None:
+        _check_booking(record.booking)
+    _check_state(record)
+    return record
+
+
+def _check_state(record: Record) -> None:
+    state = record.state
+    if state is State.AWAITING_CONFIRMATION and record.proposal is None:
+        raise ValueError("awaiting_confirmation without a proposal")
+    if state is State.RESCHEDULING and record.request is None:
+        raise ValueError("rescheduling without a request")
+    if record.pending_booking is not None and state is not State.AWAITING_CONFIRMATION:
+        raise ValueError(f"a confirmation outstanding in state {state.value}")
+
+
+def _check_booking(booking: Booking) -> None:
+    _check_span("booking", booking.start, booking.end)
+    if not booking.key:
+        raise ValueError("a booking without an idempotency key")
+    if booking.channel not in ("text", "voice"):
+        raise ValueError(f"unknown channel {booking.channel!r}")
+
+
+def _check_span(what: str, start: int, end: int) -> None:
+    _check_epoch(f"{what} start", start)
+    _check_epoch(f"{what} end", end)
+    if not 0 < end - start <= MAX_SLOT_SECONDS:
+        raise ValueError(f"{what} ends {end - start} s after it starts")
+
+
+def _check_epoch(what: str, value: int) -> None:
+    if not MIN_EPOCH <= value <= MAX_EPOCH:
+        raise ValueError(f"{what} {value} is out of range")
+
+
+def _check_positive(what: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{what} {value} is not positive")
+
+
+def utc(epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)

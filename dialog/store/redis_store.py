@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 import random
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -25,55 +26,100 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from dialog.errors import CorruptState, StoreUnavailable
+from dialog.machine import State
 from dialog.store import keys as K
 from dialog.store.cluster import apply_cluster_failure_policy, is_cluster_client
 from dialog.store.migrations import from_v1
-from dialog.store.record import ExpiredMarker, Record, decode_marker, decode_record, encode
+from dialog.store.record import (
+    RECENT_WRITES,
+    Booking,
+    ExpiredMarker,
+    Record,
+    StoredReply,
+    decode_marker,
+    decode_record,
+    decode_reply,
+    encode,
+)
 
-# The current conversation, in any schema, as {kind, a, b, marker}: kind 0 none; 2 a string
-# "<version>.<nonce>|<json>" (schema 2) in a; 1 a schema-1 hash, version in a and record in b; -1 a
-# value of another Redis type. Shared by both scripts (loads in one round trip, no JSON in Lua).
+# What a turn needs to know, in one round trip: the conversation in any schema, the expired
+# marker, and the reply filed under the caller's message id, each with its Redis type checked
+# here, so that a foreign value at any key is reported, never a WRONGTYPE error mid-script.
+# {kind, a, b, marker, reply}: kind 0 none; 2 a string "<version>.<nonce>|<json>" (schema 2) in a;
+# 1 a schema-1 hash, version in a and record in b; -1 another Redis type, named in a. The marker
+# and the reply are false (none), a string, or {type name} when the key holds another type.
 _CURRENT = """
-local function current()
+local function conversation()
   local kind = redis.call('TYPE', KEYS[1])['ok']
-  local marker = redis.call('GET', KEYS[2])
-  if kind == 'none' then return {0, false, false, marker} end
-  if kind == 'string' then return {2, redis.call('GET', KEYS[1]), false, marker} end
+  if kind == 'none' then return {0, false, false} end
+  if kind == 'string' then return {2, redis.call('GET', KEYS[1]), false} end
   if kind == 'hash' then
-    return {1, redis.call('HGET', KEYS[1], 'v'), redis.call('HGET', KEYS[1], 'r'), marker}
+    return {1, redis.call('HGET', KEYS[1], 'v'), redis.call('HGET', KEYS[1], 'r')}
   end
-  return {-1, kind, false, marker}
+  return {-1, kind, false}
+end
+local function marker()
+  local kind = redis.call('TYPE', KEYS[2])['ok']
+  if kind == 'none' then return false end
+  if kind == 'string' then return redis.call('GET', KEYS[2]) end
+  return {kind}
+end
+local function reply(id)
+  local kind = redis.call('TYPE', KEYS[3])['ok']
+  if kind == 'none' then return false end
+  if kind ~= 'list' then return {kind} end
+  if id == '' then return false end
+  local prefix = #id .. '|' .. id
+  for _, item in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+    if string.sub(item, 1, #prefix) == prefix then return string.sub(item, #prefix + 1) end
+  end
+  return false
+end
+local function current(id)
+  local c = conversation()
+  return {c[1], c[2], c[3], marker(), reply(id)}
 end
 local function token_of(cur)
   if cur[1] == 0 then return '0' end
-  if cur[1] == 2 then return string.match(cur[2], '^([%d.]+)|') end
-  if cur[1] == 1 then return cur[2] end
+  if cur[1] == 2 then return string.match(cur[2], '^(%d+%.%d+)|') end
+  if cur[1] == 1 then return string.match(cur[2] or '', '^(%d+)$') end
   return nil
 end
 """
 
-# KEYS: conversation, expired marker.
-LOAD_SCRIPT = _CURRENT + "return current()\n"
+# KEYS: conversation, expired marker, replies. ARGV: message id ('' none).
+LOAD_SCRIPT = _CURRENT + "return current(ARGV[1])\n"
 
-# KEYS: conversation, expired marker.
-# ARGV: expected token ("0": must not exist), new token, record, ttl ms, marker ('' deletes), marker ttl ms.
-# Returns {1} when written, else the current conversation (see _CURRENT) for the caller to decide again.
+# KEYS: conversation, expired marker, replies.
+# ARGV: expected token ("0": must not exist), new token, record, ttl ms, marker ('' deletes),
+# marker ttl ms, this turn's message id ('' none), replies to keep, then pairs of (message id,
+# reply) to file. Writes only when the conversation stands at the expected token, every key holds
+# its own type, and the message has no reply filed yet (a retried message is never applied
+# again). Returns {1} when written (or when the new token already stands: redis-py retried a
+# script whose reply was lost), else the current state (see _CURRENT) to decide again on.
 CAS_SCRIPT = (
     _CURRENT
     + """
-local cur = current()
-if token_of(cur) ~= ARGV[1] then return cur end
+local cur = current(ARGV[7])
+local token = token_of(cur)
+if token == ARGV[2] then return {1} end
+if token ~= ARGV[1] or type(cur[4]) == 'table' or cur[5] then return cur end
 redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[3], 'PX', ARGV[4])
 if ARGV[5] == '' then
   redis.call('DEL', KEYS[2])
 else
   redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
 end
+for i = 9, #ARGV, 2 do
+  redis.call('LPUSH', KEYS[3], #ARGV[i] .. '|' .. ARGV[i] .. ARGV[i + 1])
+end
+if #ARGV > 8 then redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1) end
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return {1}
 """
 )
 
-# KEYS: conversation hash, quarantine key. ARGV: ttl ms. Moves an unreadable record aside.
+# KEYS: a key, where to move it. ARGV: ttl ms. Moves an unreadable value aside.
 QUARANTINE_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('RENAME', KEYS[1], KEYS[2])
@@ -130,6 +176,8 @@ class Stored:
     # What the compare-and-set compares: "<version>.<write nonce>", so a conversation that
     # expired and started again at the same version can't be mistaken for its previous life.
     token: str = "0"
+    # The reply already filed under the message id this read asked about.
+    replay: StoredReply | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +189,15 @@ class Commit:
 
 
 class _Unreadable(Exception):
-    """The record or the key cannot be read; the store moves it aside and raises CorruptState."""
+    """A value at one of the conversation's keys cannot be used; it is moved aside (CorruptState)."""
+
+    def __init__(self, why: str, kind: str = "conv") -> None:
+        super().__init__(why)
+        self.kind = kind  # which key: "conv", "pending" (the marker) or "replies"
+
+
+_TOKEN = re.compile(rb"([0-9]{1,15})\.([0-9]{1,20})")
+_V1_VERSION = re.compile(rb"[0-9]{1,15}")
 
 
 class StoreCodec:
@@ -149,35 +205,48 @@ class StoreCodec:
 
     def __init__(self, ttl_seconds: int) -> None:
         self.ttl_ms = ttl_seconds * 1000
+        self.pending_ttl_ms = max(K.PENDING_BOOKING_TTL_SECONDS, ttl_seconds) * 1000
         self.marker_ttl_ms = K.marker_ttl_seconds(ttl_seconds) * 1000
 
-    def cas_args(self, expected: Stored, record: Record) -> tuple[list[Any], Stored, bytes]:
+    def cas_args(
+        self, expected: Stored, record: Record, message_id: str | None, receipts: Sequence[Receipt]
+    ) -> tuple[list[Any], Stored]:
         """Arguments of the CAS script writing ``record`` as the next version, stamped with a nonce."""
         version = expected.version + 1
-        record = msgspec.structs.replace(record, nonce=random.getrandbits(48))
-        written = Stored(version, record, None, f"{version}.{record.nonce}")
-        payload = encode(record)
+        nonce = random.getrandbits(48)
+        writes = (*record.writes[-(RECENT_WRITES - 1) :], nonce)
+        record = msgspec.structs.replace(record, nonce=nonce, writes=writes)
+        written = Stored(version, record, None, f"{version}.{nonce}")
         marker = _marker_for(record, version)
+        # A recorded confirmation must survive the conversation's TTL until it is settled.
+        ttl = self.pending_ttl_ms if record.pending_booking is not None else self.ttl_ms
         expect = expected.token if expected.record else "0"
-        args = [expect, written.token, payload, self.ttl_ms, encode(marker) if marker else b"", self.marker_ttl_ms]
-        return args, written, payload
+        args: list[Any] = [expect, written.token, encode(record), ttl, encode(marker) if marker else b""]
+        args += [self.marker_ttl_ms, message_id or "", K.REMEMBERED_MESSAGES]
+        for receipt in receipts:
+            args += [receipt.message_id, receipt.reply]
+        return args, written
 
     def loaded(self, current: list[Any]) -> Stored:
-        """The conversation from the load script's answer (see ``_CURRENT``)."""
+        """The conversation from the load script's answer (see ``_CURRENT``); ``_Unreadable`` if unusable."""
         token, record = self._parse(current)
-        version = int(token.partition(".")[0])
         marker = _marker(current[3])
+        replay = _reply(current[4])
+        version = int(token.partition(".")[0])
         if record is None and marker is not None:
             version = marker.version  # versions keep growing across an expiry
-        return Stored(version, record, marker, token)
+        return Stored(version, record, marker, token, replay)
 
-    def committed(self, reply: list[Any], written: Stored, payload: bytes) -> Commit:
+    def committed(self, reply: list[Any], written: Stored) -> Commit:
         if len(reply) == 1:
             return Commit(True, written)
-        if int(reply[0]) == 2 and _as_bytes(reply[1]) == written.token.encode() + b"|" + payload:
-            # redis-py retried a script whose first run had landed (reply lost to a timeout).
+        stored = self.loaded(reply)
+        assert written.record is not None
+        if stored.record is not None and written.record.nonce in stored.record.writes:
+            # Our write landed, its reply was lost, redis-py ran the script again, and other
+            # writers have landed since: the turn was applied, once.
             return Commit(True, written)
-        return Commit(False, self.loaded(reply))
+        return Commit(False, stored)
 
     @staticmethod
     def _parse(current: list[Any]) -> tuple[str, Record | None]:
@@ -186,24 +255,40 @@ class StoreCodec:
             if kind == 0:
                 return "0", None
             if kind == 2:
-                token, _, payload = _as_bytes(a).partition(b"|")
-                int(token.partition(b".")[0])  # a token starts with the version
-                return token.decode(), decode_record(payload)
+                header, _, payload = _as_bytes(a).partition(b"|")
+                token = _TOKEN.fullmatch(header)
+                if token is None or int(token[1]) < 1:
+                    raise ValueError(f"the version token {header[:40]!r} is not <version>.<nonce>")
+                return header.decode(), decode_record(payload)
             if kind == 1:
-                return str(int(a)), from_v1(_as_bytes(b))
-        except (TypeError, ValueError, msgspec.DecodeError) as exc:
+                if a is None or _V1_VERSION.fullmatch(_as_bytes(a)) is None or int(a) < 1:
+                    raise ValueError(f"the schema-1 version {a!r} is not a positive number")
+                return _as_text(a), from_v1(_as_bytes(b))
+        except (TypeError, ValueError, OverflowError, msgspec.DecodeError) as exc:
             raise _Unreadable(f"the stored record cannot be read: {exc}") from exc
         raise _Unreadable(f"the conversation key holds a Redis {_as_text(a)}, not a conversation")
 
     @staticmethod
-    def quarantine_keys(keys: K.ConversationKeys) -> list[str]:
-        return [keys.conversation, keys.quarantine(int(time.time() * 1000))]
-
-    @staticmethod
-    def corrupt(keys: K.ConversationKeys, why: str, kept_at: str | None) -> CorruptState:
+    def corrupt(keys: K.ConversationKeys, why: str, key: str, kept_at: str | None) -> CorruptState:
         return CorruptState(
-            why, key=keys.conversation, kept_at=kept_at, tenant_id=keys.tenant_id, conversation_id=keys.conversation_id
+            why, key=key, kept_at=kept_at, tenant_id=keys.tenant_id, conversation_id=keys.conversation_id
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A reply to file under a message id, in the same write as the state it reports."""
+
+    message_id: str
+    reply: bytes
+
+
+def _key_of(keys: K.ConversationKeys, kind: str) -> str:
+    return {"conv": keys.conversation, "pending": keys.expired_marker, "replies": keys.replies}[kind]
+
+
+def _quarantine_keys(keys: K.ConversationKeys, kind: str) -> list[str]:
+    return [_key_of(keys, kind), keys.quarantine(int(time.time() * 1000), kind)]
 
 
 QUARANTINE_ARGS = [K.QUARANTINE_TTL_SECONDS * 1000]
@@ -219,24 +304,31 @@ class RedisStore:
         self._cas = client.register_script(CAS_SCRIPT)
         self._quarantine = client.register_script(QUARANTINE_SCRIPT)
 
-    def load(self, keys: K.ConversationKeys) -> Stored:
-        """Read the record and the expiry marker in one round trip."""
-        with _translated(keys):
-            current = self._load(keys=[keys.conversation, keys.expired_marker])
-        try:
-            return self._codec.loaded(current)
-        except _Unreadable as exc:
-            self._corrupt(keys, str(exc))
-
-    def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
-        """Write ``record`` as version ``expected.version + 1`` if nobody wrote in between."""
-        args, written, payload = self._codec.cas_args(expected, record)
+    def load(self, keys: K.ConversationKeys, message_id: str | None = None) -> Stored:
+        """Read the record, the expiry marker and the message's filed reply in one round trip."""
         try:
             with _translated(keys):
-                reply = self._cas(keys=[keys.conversation, keys.expired_marker], args=args)
-            return self._codec.committed(reply, written, payload)
+                current = self._load(keys=keys.all, args=[message_id or ""])
+            return self._codec.loaded(current)
         except _Unreadable as exc:
-            self._corrupt(keys, str(exc))
+            self._corrupt(keys, exc)
+
+    def commit(
+        self,
+        keys: K.ConversationKeys,
+        expected: Stored,
+        record: Record,
+        message_id: str | None = None,
+        receipts: Sequence[Receipt] = (),
+    ) -> Commit:
+        """Write ``record`` as version ``expected.version + 1`` if nobody wrote in between."""
+        args, written = self._codec.cas_args(expected, record, message_id, receipts)
+        try:
+            with _translated(keys):
+                reply = self._cas(keys=keys.all, args=args)
+            return self._codec.committed(reply, written)
+        except _Unreadable as exc:
+            self._corrupt(keys, exc)
 
     def conversations(self, tenant_id: str | None = None) -> Iterator[K.ConversationKeys]:
         """Every stored conversation (of one tenant, or all), by SCAN: for sweeps, not for turns."""
@@ -246,11 +338,11 @@ class RedisStore:
                 if keys is not None:
                     yield keys
 
-    def _corrupt(self, keys: K.ConversationKeys, why: str) -> NoReturn:
-        names = StoreCodec.quarantine_keys(keys)
+    def _corrupt(self, keys: K.ConversationKeys, exc: _Unreadable) -> NoReturn:
+        names = _quarantine_keys(keys, exc.kind)
         with _translated(keys):
             moved = self._quarantine(keys=names, args=QUARANTINE_ARGS)
-        raise StoreCodec.corrupt(keys, why, names[1] if moved else None)
+        raise StoreCodec.corrupt(keys, str(exc), names[0], names[1] if moved else None) from exc
 
 
 class AsyncRedisStore:
@@ -263,22 +355,29 @@ class AsyncRedisStore:
         self._cas = client.register_script(CAS_SCRIPT)
         self._quarantine = client.register_script(QUARANTINE_SCRIPT)
 
-    async def load(self, keys: K.ConversationKeys) -> Stored:
-        with _translated(keys):
-            current = await self._load(keys=[keys.conversation, keys.expired_marker])
-        try:
-            return self._codec.loaded(current)
-        except _Unreadable as exc:
-            await self._corrupt(keys, str(exc))
-
-    async def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
-        args, written, payload = self._codec.cas_args(expected, record)
+    async def load(self, keys: K.ConversationKeys, message_id: str | None = None) -> Stored:
         try:
             with _translated(keys):
-                reply = await self._cas(keys=[keys.conversation, keys.expired_marker], args=args)
-            return self._codec.committed(reply, written, payload)
+                current = await self._load(keys=keys.all, args=[message_id or ""])
+            return self._codec.loaded(current)
         except _Unreadable as exc:
-            await self._corrupt(keys, str(exc))
+            await self._corrupt(keys, exc)
+
+    async def commit(
+        self,
+        keys: K.ConversationKeys,
+        expected: Stored,
+        record: Record,
+        message_id: str | None = None,
+        receipts: Sequence[Receipt] = (),
+    ) -> Commit:
+        args, written = self._codec.cas_args(expected, record, message_id, receipts)
+        try:
+            with _translated(keys):
+                reply = await self._cas(keys=keys.all, args=args)
+            return self._codec.committed(reply, written)
+        except _Unreadable as exc:
+            await self._corrupt(keys, exc)
 
     async def conversations(self, tenant_id: str | None = None) -> list[K.ConversationKeys]:
         found: list[K.ConversationKeys] = []
@@ -289,29 +388,50 @@ class AsyncRedisStore:
                     found.append(keys)
         return found
 
-    async def _corrupt(self, keys: K.ConversationKeys, why: str) -> NoReturn:
-        names = StoreCodec.quarantine_keys(keys)
+    async def _corrupt(self, keys: K.ConversationKeys, exc: _Unreadable) -> NoReturn:
+        names = _quarantine_keys(keys, exc.kind)
         with _translated(keys):
             moved = await self._quarantine(keys=names, args=QUARANTINE_ARGS)
-        raise StoreCodec.corrupt(keys, why, names[1] if moved else None)
+        raise StoreCodec.corrupt(keys, str(exc), names[0], names[1] if moved else None) from exc
 
 
 def _marker_for(record: Record, version: int) -> ExpiredMarker | None:
-    """Remember what is pending, so a "yes" after the TTL can be told it expired."""
-    pending = record.proposal or record.request
-    if pending is None:
-        return None
-    start = pending.start if record.proposal else record.request.anchor  # type: ignore[union-attr]
-    return ExpiredMarker(version=version, lead=pending.lead, start=start)
+    """Remember what is pending (or booked), so a word after the TTL can be answered truthfully."""
+    if record.proposal is not None:
+        return ExpiredMarker(version, record.proposal.lead, record.proposal.start, _booked(record))
+    if record.request is not None:
+        return ExpiredMarker(version, record.request.lead, record.request.anchor, _booked(record))
+    booked = _booked(record)
+    if booked is not None and record.state is State.DONE:
+        return ExpiredMarker(version, booked.lead, booked.start, booked)
+    return None
+
+
+def _booked(record: Record) -> Booking | None:
+    b = record.booking
+    return b if b is not None and b.event_id is not None else None
 
 
 def _marker(raw: Any) -> ExpiredMarker | None:
     if raw is None:
         return None
+    if isinstance(raw, list):
+        raise _Unreadable(f"the expired-proposal marker holds a Redis {_as_text(raw[0])}", "pending")
     try:
         return decode_marker(_as_bytes(raw))
-    except (ValueError, msgspec.DecodeError):
-        return None  # a marker only improves a message; an unreadable one is ignored
+    except (ValueError, OverflowError, msgspec.DecodeError) as exc:
+        raise _Unreadable(f"the expired-proposal marker cannot be read: {exc}", "pending") from exc
+
+
+def _reply(raw: Any) -> StoredReply | None:
+    if raw is None:
+        return None
+    if isinstance(raw, list):
+        raise _Unreadable(f"the replies key holds a Redis {_as_text(raw[0])}", "replies")
+    try:
+        return decode_reply(_as_bytes(raw))
+    except (ValueError, OverflowError, msgspec.DecodeError) as exc:
+        raise _Unreadable(f"a filed reply cannot be read: {exc}", "replies") from exc
 
 
 def _as_text(value: Any) -> str:
@@ -328,8 +448,8 @@ def _translated(keys: K.ConversationKeys) -> Iterator[None]:
     try:
         yield
     except redis.ResponseError as exc:
-        if "WRONGTYPE" in str(exc):
-            raise _Unreadable(f"the conversation key holds foreign data ({exc})") from exc
+        if "WRONGTYPE" in str(exc):  # the scripts check types first; kept as a last line of defence
+            raise _Unreadable(f"a conversation key holds foreign data ({exc})") from exc
         raise _unavailable(keys, exc) from exc
     except (redis.RedisError, RedisClusterException) as exc:
         # a cluster client with no reachable node raises RedisClusterException, not a RedisError

@@ -19,23 +19,40 @@ class Row:
     expected: int = 0
     found: int = 0
     lost_updates: int = 0
+    applied_twice: int = 0
+    errors: int = 0
 
 
 @dataclass
 class Table:
     rows: dict[str, Row] = field(default_factory=dict)
 
-    def record(self, fault: str, *, expected: int, found: int, lost_updates: int = 0) -> None:
+    def record(
+        self,
+        fault: str,
+        *,
+        expected: int,
+        found: int,
+        lost_updates: int = 0,
+        applied_twice: int = 0,
+        errors: int = 0,
+    ) -> None:
         row = self.rows.setdefault(fault, Row())
         row.runs += 1
         row.expected += expected
         row.found += found
         row.lost_updates += lost_updates
+        row.applied_twice += applied_twice
+        row.errors += errors
 
     def markdown(self) -> str:
-        lines = ["| fault | runs | events expected | events found | lost updates |", "|---|---|---|---|---|"]
+        lines = [
+            "| fault | runs | events expected | events found | lost updates | turns applied twice | errors |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for fault, r in sorted(self.rows.items()):
-            lines.append(f"| {fault} | {r.runs} | {r.expected} | {r.found} | {r.lost_updates} |")
+            cells = (r.runs, r.expected, r.found, r.lost_updates, r.applied_twice, r.errors)
+            lines.append(f"| {fault} | " + " | ".join(map(str, cells)) + " |")
         return "\n".join(lines) + "\n"
 
 

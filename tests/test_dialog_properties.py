@@ -50,7 +50,7 @@ import os
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -270,6 +270,8 @@ class Expect:
     start: dt.datetime | None = None  # as Conversation.start
     books: bool = False  # a new event for (lead, start)
     why: str = ""
+    # the conversation as the turn found it, when the model cannot tell (a marker that may be gone)
+    view: Conversation | None = field(default=None, compare=False)
 
 
 class Reference:
@@ -298,9 +300,26 @@ class Reference:
         age = self.now - c.written
         return "yes" if age < MARKER_AT_LEAST else "no" if age >= MARKER_AT_MOST else "maybe"
 
+    def booked_marker(self, c: Conversation) -> str:
+        """Whether the marker of a booked call still lives (spec 4.1): "yes", "no" or "maybe"."""
+        if self.alive(c) or c.written is None or c.state != DONE or c.booked is None:
+            return "no"
+        age = self.now - c.written
+        return "yes" if age < MARKER_AT_LEAST else "no" if age >= MARKER_AT_MOST else "maybe"
+
+    def views(self, c: Conversation) -> list[Conversation]:
+        """How a turn may find the conversation: stored; expired after a booking, so done with the
+        event (spec 4.1: never nothing_pending while the calendar holds it); or forgotten, afresh."""
+        if self.alive(c):
+            return [c]
+        fresh = Conversation(c.tenant, c.cid)
+        kept = Conversation(c.tenant, c.cid, state=DONE, booked=c.booked, version=c.version)
+        marker = self.booked_marker(c)
+        return [kept] if marker == "yes" else [kept, fresh] if marker == "maybe" else [fresh]
+
     def view(self, c: Conversation) -> Conversation:
-        """The conversation as a turn finds it: a forgotten one starts afresh in idle."""
-        return c if self.alive(c) else Conversation(c.tenant, c.cid)
+        """The conversation as a turn most likely finds it (see ``views``)."""
+        return self.views(c)[0]
 
     def version_floor(self, c: Conversation) -> int:
         """The reply's version must exceed this: versions grow while the record or its marker lives.
@@ -308,7 +327,8 @@ class Reference:
         A conversation forgotten entirely (nothing was pending, or the marker is gone too) starts
         a new record; an "expired" answer shows the marker lived, so that is checked on the reply.
         """
-        return c.version if self.alive(c) or self.marker(c) == "yes" else 0
+        carried = self.marker(c) == "yes" or self.booked_marker(c) == "yes"
+        return c.version if self.alive(c) or carried else 0
 
     def in_state(self, state: str) -> list[Conversation]:
         return [c for c in self.conversations.values() if self.view(c).state == state]
@@ -316,7 +336,12 @@ class Reference:
     # what a turn may do
 
     def expect_answer(self, c: Conversation, m: Meaning) -> list[Expect]:
-        v = self.view(c)
+        views = self.views(c)
+        if len(views) == 1:
+            return self._answer(c, views[0], m)
+        return [replace(e, view=v) for v in views for e in self._answer(c, v, m)]
+
+    def _answer(self, c: Conversation, v: Conversation, m: Meaning) -> list[Expect]:
         if v.state == AWAITING:
             return self._awaiting(v, m)
         if v.state == RESCHEDULING:
@@ -459,7 +484,7 @@ class Reference:
     # the model moves
 
     def apply(self, c: Conversation, e: Expect, version: int) -> None:
-        before = self.view(c)
+        before = e.view or self.view(c)
         keeps_booking = e.outcome == ALREADY_BOOKED or (before.state == DONE and e.state == DONE)
         c.booked = before.booked if keeps_booking else None
         if e.books:
@@ -679,7 +704,7 @@ class World:
         matching = [e for e in expected if _matches(reply, e)]
         assert matching, context
         e = matching[0]
-        booked_before = self.model.view(c).booked
+        booked_before = (e.view or self.model.view(c)).booked
         self.model.apply(c, e, reply.version)
         self._check_event(reply, e, booked_before, context)
 
@@ -731,8 +756,9 @@ class World:
             assert snapshot.proposal is not None and snapshot.proposal.start == c.start, f"{c}: {snapshot}"
 
     def _check_marker(self, c: Conversation, now: dt.datetime, ttl: int) -> None:
-        """An expired proposal's marker lives at least 1 hour (and, checked above, at most 24)."""
-        if c.written is not None and c.pending_when_written and ttl == -2:
+        """An expired proposal's (or booked call's) marker lives at least 1 hour (and at most 24)."""
+        booked = c.state == DONE and c.booked is not None
+        if c.written is not None and (c.pending_when_written or booked) and ttl == -2:
             age = now - c.written
             assert age >= MARKER_AT_LEAST, f"{c}: the expiry marker is gone after only {age}"
 
@@ -839,7 +865,10 @@ SITUATIONS: dict[str, tuple[Callable[[World], Conversation], str]] = {
     "expired_key_deleted": (_expired, IDLE),
     "expired_ttl_elapsed": (_then(_awaiting, 11), IDLE),
     "expired_long_ago": (_then(_awaiting, 25 * 60), IDLE),
-    "done_booked_then_forgotten": (_then(_done("confirm"), 11), IDLE),
+    # spec 4.1: past its TTL a booked conversation is still done with its event (the marker
+    # remembers it for 1-24 h); only after that is it forgotten.
+    "done_booked_then_expired": (_then(_done("confirm"), 11), DONE),
+    "done_booked_then_forgotten": (_then(_done("confirm"), 25 * 60), IDLE),
 }
 
 

@@ -56,10 +56,23 @@ def test_every_key_has_a_ttl_and_the_conversation_ttl_is_refreshed_each_turn(
 
 def test_the_marker_goes_when_nothing_is_pending(engine: Engine, redis_client: redis.Redis) -> None:
     engine.handle("c1", SCHEDULE)
-    engine.handle("c1", "yes")
+    engine.handle("c1", "no")
     conv = ConversationKeys("default", "c1")
     assert redis_client.exists(conv.expired_marker) == 0
     assert 0 < redis_client.pttl(conv.conversation) <= 600_000
+
+
+def test_after_a_booking_the_marker_remembers_it_so_a_late_yes_hears_already_booked(
+    engine: Engine, redis_client: redis.Redis
+) -> None:
+    engine.handle("c1", SCHEDULE)
+    booked = engine.handle("c1", "yes")
+    conv = ConversationKeys("default", "c1")
+    assert MARKER_MIN_SECONDS * 1000 <= redis_client.pttl(conv.expired_marker) <= MARKER_MAX_SECONDS * 1000
+    redis_client.delete(conv.conversation)  # the conversation's TTL ran out
+    late = engine.handle("c1", "yes", channel="voice")
+    assert late.outcome == "already_booked"
+    assert late.event == booked.event
 
 
 def test_the_record_carries_its_schema_version_and_the_version_only_grows(

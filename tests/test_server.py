@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,107 @@ def test_any_id_travels_percent_encoded(client: TestClient) -> None:
     assert client.get(path, headers=ACME).json()["conversation_id"] == weird
 
 
+CONVERSATION_ROUTES = [
+    ("POST", "/messages", {"text": PROPOSE}),
+    ("POST", "/proposals", {"lead": "Dana Scully", "start": "2026-11-24T10:00:00+00:00"}),
+    ("GET", "", None),
+    ("GET", "/diagram", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "body"), CONVERSATION_ROUTES, ids=["message", "proposal", "get", "diagram"]
+)
+def test_an_id_that_is_not_utf8_after_percent_decoding_is_422(
+    client: TestClient, method: str, route: str, body: dict[str, str] | None
+) -> None:
+    # Decoded leniently, %FF and %FE would both be U+FFFD: one conversation under two ids.
+    for raw in ("%FF", "%FE", "a%C3", "%ED%A0%80"):  # %ED%A0%80: a UTF-16 surrogate, not UTF-8
+        response = client.request(method, f"/v1/conversations/{raw}{route}", json=body, headers=ACME)
+        assert error(response, 422, "invalid_request")["field"] == "path.conversation_id", raw
+        assert "UTF-8" in response.json()["message"]
+        # The key is checked first: without one, 401 whatever the id.
+        error(client.request(method, f"/v1/conversations/{raw}{route}", json=body), 401, "unauthorized")
+    error(client.get("/v1/conversations/%EF%BF%BD", headers=ACME), 404, "not_found")  # nothing was written
+
+
+def test_an_id_in_percent_encoded_utf8_still_works(client: TestClient) -> None:
+    assert say(client, "%C3%A9", PROPOSE).json()["conversation_id"] == "é"
+    assert client.get("/v1/conversations/%C3%A9", headers=ACME).json()["conversation_id"] == "é"
+    assert client.get("/v1/conversations/%C3%A9/diagram?format=mermaid", headers=ACME).status_code == 200
+    response = client.post(
+        "/v1/conversations/%C3%A9/proposals",
+        json={"lead": "Dana Scully", "start": "2026-11-24T11:00:00+00:00"},
+        headers=ACME,
+    )
+    assert (response.status_code, response.json()["conversation_id"]) == (200, "é")
+
+
+# --- Idempotency-Key ----------------------------------------------------------------------------
+
+
+def test_a_retry_with_the_same_idempotency_key_is_not_applied_again(client: TestClient) -> None:
+    """Needs the engine's ``message_id=`` (SPEC 4.1, "A turn is applied once")."""
+    first = client.post(
+        "/v1/conversations/c1/messages", json={"text": PROPOSE}, headers=ACME | {"Idempotency-Key": "k1"}
+    )
+    assert first.status_code == 200, first.text
+    again = client.post(
+        "/v1/conversations/c1/messages", json={"text": PROPOSE}, headers=ACME | {"Idempotency-Key": "k1"}
+    )
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert (again.json()["outcome"], again.json()["version"]) == ("proposed", 1)
+    moved = client.post(
+        "/v1/conversations/c1/messages", json={"text": "move it"}, headers=ACME | {"Idempotency-Key": "k2"}
+    )
+    assert moved.json()["outcome"] == "rescheduled" and moved.json()["version"] > first.json()["version"]
+    assert moved.json()["proposal"] != first.json()["proposal"]
+    assert client.get("/v1/conversations/c1", headers=ACME).json()["version"] == moved.json()["version"]
+
+
+def test_a_retried_proposal_with_the_same_idempotency_key_is_not_applied_again(client: TestClient) -> None:
+    """Needs the engine's ``message_id=`` (SPEC 4.1, "A turn is applied once")."""
+    key = ACME | {"Idempotency-Key": "p" * 256}  # the longest key
+    body = {"lead": "Dana Scully", "start": "2026-11-24T10:00:00+00:00"}
+    first = client.post("/v1/conversations/c1/proposals", json=body, headers=key)
+    assert first.status_code == 200, first.text
+    # The same key, even with another body: the first reply, nothing applied.
+    again = client.post("/v1/conversations/c1/proposals", json=body | {"lead": "Fox Mulder"}, headers=key)
+    assert again.json() == first.json()
+    assert client.get("/v1/conversations/c1", headers=ACME).json()["version"] == first.json()["version"]
+
+
+@pytest.mark.parametrize(
+    "value", ["", "k" * 257, ("é" * 129).encode(), b"\xffk"], ids=["empty", "257-bytes", "258-bytes-utf8", "not-utf8"]
+)
+@pytest.mark.parametrize("route", ["/messages", "/proposals"])
+def test_an_idempotency_key_is_1_to_256_bytes(client: TestClient, route: str, value: str | bytes) -> None:
+    body = {"/messages": {"text": PROPOSE}, "/proposals": {"lead": "x", "start": "2026-11-24T10:00:00+00:00"}}[route]
+    response = client.post(f"/v1/conversations/c1{route}", json=body, headers=ACME | {"Idempotency-Key": value})
+    assert error(response, 422, "invalid_request")["field"] == "header.Idempotency-Key"
+    error(client.get("/v1/conversations/c1", headers=ACME), 404, "not_found")  # nothing was applied
+
+
+def test_an_idempotency_key_of_256_bytes_of_utf8_is_one_key(client: TestClient) -> None:
+    """Needs the engine's ``message_id=``: the key's bytes, read as UTF-8, are the engine's message id."""
+    key = ACME | {"Idempotency-Key": ("é" * 128).encode()}  # 128 characters, 256 bytes
+    first = client.post("/v1/conversations/c1/messages", json={"text": PROPOSE}, headers=key)
+    assert first.status_code == 200, first.text
+    again = client.post("/v1/conversations/c1/messages", json={"text": "can we move it"}, headers=key)
+    assert again.json() == first.json()
+
+
+def test_the_idempotency_key_is_documented(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for route in ("messages", "proposals"):
+        parameters = schema["paths"][f"/v1/conversations/{{conversation_id}}/{route}"]["post"]["parameters"]
+        (header,) = [p for p in parameters if p["in"] == "header"]
+        assert header["name"] == "Idempotency-Key" and not header.get("required", False)
+        assert header["description"] == "A retry with the same key is not applied again; the first reply is returned."
+        assert (header["schema"]["minLength"], header["schema"]["maxLength"]) == (1, 256)
+
+
 def test_the_diagram_as_svg_and_mermaid(client: TestClient) -> None:
     error(client.get("/v1/conversations/c1/diagram", headers=ACME), 404, "not_found")
     say(client, "c1", PROPOSE)
@@ -292,6 +393,31 @@ def test_text_over_4096_bytes_is_413_before_the_engine(client: TestClient) -> No
 def test_a_body_over_64_kib_is_413(client: TestClient) -> None:
     response = client.post("/v1/conversations/c1/messages", content=b'{"text": "' + b"a" * 70_000 + b'"}', headers=ACME)
     error(response, 413, "body_too_large")
+
+
+def test_a_streamed_body_over_64_kib_is_413_before_it_is_all_read(client: TestClient) -> None:
+    """No Content-Length (chunked): the body is counted as it arrives and refused once over the limit."""
+    pulled = 0
+
+    async def twenty_megabytes() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        yield b'{"text": "'
+        for _ in range(320):
+            pulled += 1
+            yield b"a" * 64 * 1024
+
+    response = client.post("/v1/conversations/c1/messages", content=twenty_megabytes(), headers=ACME)
+    error(response, 413, "body_too_large")
+    assert response.headers["connection"] == "close"
+    assert pulled < 10  # the rest was never read
+    error(client.get("/v1/conversations/c1", headers=ACME), 404, "not_found")
+
+    async def small() -> AsyncIterator[bytes]:
+        for piece in (b'{"text": ', b'"', PROPOSE.encode(), b'"}'):
+            yield piece
+
+    json_type = ACME | {"Content-Type": "application/json"}
+    assert client.post("/v1/conversations/c1/messages", content=small(), headers=json_type).status_code == 200
 
 
 @pytest.mark.parametrize(

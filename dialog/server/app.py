@@ -16,13 +16,14 @@ import logging
 import re
 import time
 import traceback
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -177,8 +178,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "the stored conversation could not be read; it was set aside, the next message starts afresh "
         "(code corrupt_state)",
         413: "text over 4,096 bytes of UTF-8 (text_too_large), or a body over 64 KiB (body_too_large)",
-        422: "a body or query that does not match the schema (invalid_request), or values the engine refuses: "
-        "empty text, an id over 256 bytes, a start in the past (invalid_input)",
+        422: "a body, query or header that does not match the schema, or an id that is not UTF-8 once "
+        "percent-decoded (invalid_request), or values the engine refuses: empty text, an id over 256 bytes, "
+        "a start in the past (invalid_input)",
         503: "Redis or the calendar is unreachable (store_unavailable, calendar_unavailable); see Retry-After",
     }
     errors: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut, "description": described[s]} for s in statuses}
@@ -202,6 +204,19 @@ def _json_error(status: int, code: str, message: str, field: str | None = None, 
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised by the guard's ``receive`` once a body passes ``MAX_BODY_BYTES``; no more of it is read."""
+
+    def __init__(self) -> None:
+        super().__init__(413, f"the body is over {MAX_BODY_BYTES} bytes")
+
+
+def _body_too_large(service: _Service) -> JSONResponse:
+    # Connection: close, so the server stops reading the rest of the body instead of draining it.
+    service.metrics.error("body_too_large")
+    return _json_error(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes", Connection="close")
+
+
 def _error_handlers(
     service: _Service,
 ) -> dict[int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]]:
@@ -217,6 +232,9 @@ def _error_handlers(
         where = ".".join(str(p) for p in first.get("loc", ()))
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         return _json_error(422, "invalid_request", f"{where}: {first.get('msg')}{more}", where or None)
+
+    async def body_too_large(request: Request, exc: _BodyTooLarge) -> Response:
+        return _body_too_large(service)
 
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400:  # FastAPI's "error parsing the body" (not UTF-8): an invalid body
@@ -244,6 +262,7 @@ def _error_handlers(
     return {
         ApiError: api_error,
         RequestValidationError: invalid_request,
+        _BodyTooLarge: body_too_large,
         StarletteHTTPException: http_error,
         DialogError: dialog_error,
     }
@@ -374,10 +393,63 @@ async def _tenant(
 
 
 Tenant = Annotated[str, Depends(_tenant)]
-ConversationId = Annotated[
-    str,
-    Path(min_length=1, description="Any id of up to 256 bytes of UTF-8, percent-encoded; one path segment (no '/')."),
+_ID_DESCRIPTION = "Any id of up to 256 bytes of UTF-8, percent-encoded; one path segment (no '/')."
+
+
+async def _conversation_id(
+    request: Request,
+    conversation_id: Annotated[str, Path(min_length=1, description=_ID_DESCRIPTION)],
+    _: Tenant,  # the key is checked first: without one, 401 whatever the id
+) -> str:
+    # The server decodes the path leniently (invalid UTF-8 becomes U+FFFD, so %FF and %FE would be
+    # one conversation): the raw path must decode strictly.
+    if not _utf8_path(request.scope):
+        raise RequestValidationError(
+            [
+                {
+                    "type": "string_unicode",
+                    "loc": ("path", "conversation_id"),
+                    "msg": "the id is not valid UTF-8 once percent-decoded",
+                    "input": conversation_id,
+                }
+            ]
+        )
+    return conversation_id
+
+
+def _utf8_path(scope: Scope) -> bool:
+    raw = scope.get("raw_path")
+    if not isinstance(raw, bytes):  # optional in ASGI: nothing to check against
+        return True
+    try:
+        urllib.parse.unquote_to_bytes(raw.partition(b"?")[0]).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+ConversationId = Annotated[str, Depends(_conversation_id)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=256,  # header values arrive decoded as Latin-1: one character a byte
+        description="A retry with the same key is not applied again; the first reply is returned.",
+    ),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 256}),  # a header is never null
 ]
+
+
+def _message_id(key: str | None) -> str | None:
+    """The Idempotency-Key's bytes read as UTF-8, as the engine measures a message id (at most 256 bytes)."""
+    if key is None:
+        return None
+    try:
+        return key.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        error = {"type": "string_unicode", "loc": ("header", "Idempotency-Key"), "msg": "not valid UTF-8", "input": key}
+        raise RequestValidationError([error]) from None
 
 
 def _check_text(text: str) -> None:
@@ -389,21 +461,38 @@ def _check_text(text: str) -> None:
 # --- routes -------------------------------------------------------------------------------------
 
 
-async def post_message(request: Request, conversation_id: ConversationId, body: MessageIn, tenant: Tenant) -> ReplyOut:
+async def post_message(
+    request: Request,
+    conversation_id: ConversationId,
+    body: MessageIn,
+    tenant: Tenant,
+    idempotency_key: IdempotencyKey = None,
+) -> ReplyOut:
     """Apply what the user said to the conversation; answer what to say back."""
     _check_text(body.text)
     service = _service(request)
-    run = service.engine.handle(conversation_id, body.text, tenant_id=tenant, channel=body.channel)
+    run = service.engine.handle(
+        conversation_id, body.text, tenant_id=tenant, channel=body.channel, message_id=_message_id(idempotency_key)
+    )
     return await service.turn("message", tenant, run)
 
 
 async def post_proposal(
-    request: Request, conversation_id: ConversationId, body: ProposalIn, tenant: Tenant
+    request: Request,
+    conversation_id: ConversationId,
+    body: ProposalIn,
+    tenant: Tenant,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReplyOut:
     """Propose ``start`` (or the first free slot at or after it), replacing any pending proposal."""
     service = _service(request)
     run = service.engine.propose(
-        conversation_id, lead=body.lead, start=body.start, tenant_id=tenant, channel=body.channel
+        conversation_id,
+        lead=body.lead,
+        start=body.start,
+        tenant_id=tenant,
+        channel=body.channel,
+        message_id=_message_id(idempotency_key),
     )
     return await service.turn("proposal", tenant, run)
 
@@ -465,7 +554,7 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status, t0 = False, 500, time.perf_counter()
+        started, status, t0, received = False, 500, time.perf_counter(), 0
 
         async def tracked(message: Message) -> None:
             nonlocal started, status
@@ -473,13 +562,24 @@ class _Guard:
                 started, status = True, message["status"]
             await send(message)
 
+        async def counted() -> Message:
+            # With or without Content-Length (chunked): count the body as it arrives, stop past the limit.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise _BodyTooLarge
+            return message
+
         try:
             if _content_length(scope) > MAX_BODY_BYTES:
-                self.service.metrics.error("body_too_large")
-                response = _json_error(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
-                await response(scope, receive, tracked)
+                await _body_too_large(self.service)(scope, receive, tracked)
             else:
-                await self.app(scope, receive, tracked)
+                await self.app(scope, counted, tracked)
+        except _BodyTooLarge:  # read outside the app's exception handlers: answered here
+            if not started:
+                await _body_too_large(self.service)(scope, receive, tracked)
         except Exception as exc:
             reference = uuid.uuid4().hex[:12]
             self.service.metrics.error("internal_error")

@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -50,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
 
     recover = sub.add_parser("recover", help="settle confirmations left outstanding by turns that stopped mid-way")
     recover.add_argument("--tenant", default=None, help="only this tenant (default: all)")
+    recover.add_argument(
+        "--every",
+        type=_duration,
+        default=None,
+        metavar="DURATION",
+        help="sweep again after each DURATION (30s, 2m, 1h) until interrupted; a failed sweep is logged and retried",
+    )
     _store_options(recover)
     recover.set_defaults(run=_recover)
 
@@ -158,11 +166,41 @@ def _demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def _recover(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    settled = _engine(args, _calendar(), sys.stderr).recover(tenant_id=args.tenant)
+    engine = _engine(args, _calendar(), sys.stderr)
+    if args.every is None:
+        _sweep(engine, args.tenant, out)
+        return 0
+    try:
+        while True:
+            try:
+                _sweep(engine, args.tenant, out)
+            except DialogError as exc:  # Redis away: say so, and try again next time
+                print(f"dialog recover: this sweep failed: {exc}", file=sys.stderr, flush=True)
+            time.sleep(args.every)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _sweep(engine: Engine, tenant: str | None, out: TextIO) -> None:
+    settled = engine.recover(tenant_id=tenant)
     for reply in settled:
         print(f"{reply.tenant_id}/{reply.conversation_id}: {reply.outcome} (v{reply.version})", file=out)
-    print(f"settled {len(settled)} outstanding confirmation(s)", file=out)
-    return 0
+    print(f"settled {len(settled)} outstanding confirmation(s)", file=out, flush=True)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def _duration(text: str) -> float:
+    """``30s``, ``2m``, ``1h`` or plain seconds, at least 1 s."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (try 30s, 2m, 1h)") from None
+    if not 1 <= seconds <= 24 * 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: between 1s and 24h")
+    return seconds
 
 
 def _diagram(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

@@ -62,3 +62,49 @@ def test_an_unreachable_redis_is_a_one_line_error(args: list[str]) -> None:
     result = dialog(*args, stdin="yes\n")
     assert "Traceback" not in result.stderr + result.stdout
     assert "Redis is unavailable" in result.stdout + result.stderr
+
+
+def test_recover_every_sweeps_until_interrupted_and_settles_a_stranded_confirmation(
+    redis_url: str, redis_client: object
+) -> None:
+    """`dialog recover --every 1s` keeps sweeping: a confirmation stranded later is settled too."""
+    import signal
+    import time
+
+    import redis
+
+    from dialog import Engine
+    from dialog.engine import Checkpoint
+    from tests.test_crashes import Crash, crash_at
+
+    sweeper = subprocess.Popen(
+        [sys.executable, "-m", "dialog.cli", "recover", "--every", "1s", "--redis-url", redis_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DIALOG_CALENDAR_URL": "memory://"},
+    )
+    try:
+        time.sleep(1.5)  # a sweep or two with nothing to do
+        client = redis.Redis.from_url(redis_url)
+        Engine(client).handle("c1", "schedule a call with Dana Scully tomorrow at 10am")
+        with pytest.raises(Crash):
+            Engine(client, checkpoint=crash_at(Checkpoint.INTENT_COMMITTED)).handle("c1", "yes")
+        deadline = time.monotonic() + 10
+        while Engine(client).snapshot("c1").booking_pending:  # type: ignore[union-attr]
+            assert time.monotonic() < deadline, "the sweep never settled it"
+            time.sleep(0.1)
+        client.close()
+    finally:
+        sweeper.send_signal(signal.SIGINT)
+        out, err = sweeper.communicate(timeout=10)
+    assert sweeper.returncode == 0, err
+    assert "default/c1: booked" in out
+    assert out.count("settled 0 outstanding") >= 1
+    assert "Traceback" not in err
+
+
+def test_recover_every_refuses_a_bad_duration() -> None:
+    result = dialog("recover", "--every", "soon")
+    assert result.returncode == 2
+    assert "not a duration" in result.stderr

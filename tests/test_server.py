@@ -702,3 +702,37 @@ def test_dialog_serve_binds_its_worker_listener_as_tcp() -> None:
     finally:
         listener.close()
     assert uvicorn.Config.bind_socket is original  # patched only while dialog serve runs uvicorn
+
+
+def test_the_app_sweeps_stranded_confirmations_in_the_background(
+    redis_url: str, redis_client: redis.Redis, calendar: InMemoryCalendar, clock: FakeClock
+) -> None:
+    """create_app(recover_every=...) settles a "yes" whose turn stopped mid-way, without any request."""
+    from dialog import Engine
+    from dialog.engine import Checkpoint
+    from tests.test_crashes import Crash, crash_at
+
+    Engine(redis_client, calendar=calendar, clock=clock).handle("c1", "schedule a call with Dana tomorrow at 10am")
+    with pytest.raises(Crash):
+        crashing = Engine(redis_client, calendar=calendar, clock=clock, checkpoint=crash_at(Checkpoint.INTENT_COMMITTED))
+        crashing.handle("c1", "yes")
+
+    async def serve_a_while() -> int:
+        engine = AsyncEngine(redis.asyncio.Redis.from_url(redis_url), calendar=calendar, clock=clock)
+        app = create_app(engine, api_keys=KEYS, recover_every=0.1, close_on_shutdown=True)
+        async with app.router.lifespan_context(app):
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                if calendar.events("default"):
+                    break
+        return len(calendar.events("default"))
+
+    assert asyncio.run(serve_a_while()) == 1
+    snapshot = Engine(redis_client, calendar=calendar, clock=clock).snapshot("c1")
+    assert snapshot is not None and snapshot.state == "done" and not snapshot.booking_pending
+
+
+@pytest.mark.parametrize("value", ["-1", "0.5", "soon", "100000"])
+def test_a_bad_recover_interval_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match="DIALOG_RECOVER_EVERY"):
+        settings_from_env({"DIALOG_API_KEYS": "k=t", "DIALOG_RECOVER_EVERY": value})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.resources
@@ -646,6 +647,7 @@ def create_app(
     close_on_shutdown: bool = False,
     read_transitions: bool = True,
     redact: Iterable[str] = (),
+    recover_every: float | None = None,
 ) -> FastAPI:
     """The HTTP service on ``engine``; ``api_keys`` maps each API key to its tenant.
 
@@ -654,7 +656,9 @@ def create_app(
     (and the calendar, when it has ``close()``) when it stops. ``read_transitions`` reads the
     record back after each turn (one Redis round trip) so logs and metrics name the trigger fired
     and the state the turn started from; without it they say ``unknown`` / null. Strings in
-    ``redact`` (say, the calendar password) are replaced by ``***`` in every log line.
+    ``redact`` (say, the calendar password) are replaced by ``***`` in every log line. With
+    ``recover_every`` (seconds) the app runs ``engine.recover()`` that often in the background,
+    so confirmations stranded by a turn that stopped mid-way are settled without anyone asking.
     """
     service = _Service(
         engine=engine,
@@ -670,7 +674,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_every(service, recover_every)) if recover_every else None
         yield
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         if close_on_shutdown:
             await engine.aclose()
             close = getattr(engine.calendar, "close", None)
@@ -688,6 +697,26 @@ def create_app(
     app.add_middleware(_Guard, service=service)
     _routes(app)
     return app
+
+
+async def _sweep_every(service: _Service, seconds: float) -> None:
+    """Settle stranded confirmations every ``seconds``; a failed sweep is logged, never fatal."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            settled = await service.engine.recover()
+        except DialogError as exc:
+            service.log(logging.WARNING, "recover_failed", error=type(exc).__name__, message=str(exc))
+            continue
+        for reply in settled:
+            service.log(
+                logging.INFO,
+                "recovered",
+                tenant=reply.tenant_id,
+                conversation_id=reply.conversation_id,
+                outcome=reply.outcome.value,
+                version=reply.version,
+            )
 
 
 def _routes(app: FastAPI) -> None:
@@ -750,7 +779,12 @@ def app_from_env() -> FastAPI:
         checkpoint=counters.checkpoint,
     )
     app = create_app(
-        engine, api_keys=settings.api_keys, metrics=counters, close_on_shutdown=True, redact=config.secrets(settings)
+        engine,
+        api_keys=settings.api_keys,
+        metrics=counters,
+        close_on_shutdown=True,
+        redact=config.secrets(settings),
+        recover_every=settings.recover_every,
     )
     if isinstance(engine.calendar, InMemoryCalendar):
         service: _Service = app.state.dialog

@@ -9,6 +9,8 @@
 ``DIALOG_API_KEYS``         ``key=tenant`` pairs, comma-separated
 ``DIALOG_API_KEYS_FILE``    a file of ``key=tenant`` lines (``#`` comments); merged with the above
 ``DIALOG_TTL_SECONDS``      conversation TTL (default 600)
+``DIALOG_RECOVER_EVERY``    seconds between background sweeps that settle stranded
+                            confirmations (default 60; 0 turns them off)
 ``DIALOG_TENANTS_FILE``     tenant schedules (TOML, see ``dialog.calendar.config``)
 =========================== ==========================================================
 """
@@ -40,6 +42,10 @@ __all__ = [
 ]
 
 
+# Every container sweeps (a SCAN of the conversation keys); settling is idempotent, so they may overlap.
+DEFAULT_RECOVER_EVERY = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the server needs, as plain values; secrets stay out of ``repr``."""
@@ -50,6 +56,7 @@ class Settings:
     calendar_user: str | None = None
     calendar_password: str | None = field(default=None, repr=False)
     ttl_seconds: int = DEFAULT_TTL_SECONDS
+    recover_every: float | None = DEFAULT_RECOVER_EVERY
     tenants_file: Path | None = None
     home: Path | None = None
 
@@ -74,6 +81,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         calendar_user=env.get("DIALOG_CALENDAR_USER") or None,
         calendar_password=env.get("DIALOG_CALENDAR_PASSWORD") or None,
         ttl_seconds=_ttl(env.get("DIALOG_TTL_SECONDS")),
+        recover_every=_recover_every(env.get("DIALOG_RECOVER_EVERY")),
         tenants_file=Path(tenants) if tenants else None,
         home=Path(home) if home else None,
     )
@@ -148,6 +156,20 @@ def _merge(
     if clash:
         raise ConfigError(f"{source}: one key is given for two tenants", field="api_keys")
     return {**first, **second}
+
+
+def _recover_every(value: str | None) -> float | None:
+    if value is None or not value.strip():
+        return DEFAULT_RECOVER_EVERY
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if not (seconds == 0 or 1 <= seconds <= 86_400):
+        raise ConfigError(
+            f"DIALOG_RECOVER_EVERY must be 0 (off) or 1-86400 seconds, not {value!r}", field="recover_every"
+        )
+    return seconds or None
 
 
 def _ttl(value: str | None) -> int:

@@ -96,7 +96,8 @@ def test_a_frozen_caldav_server_fails_calendar_turns_in_time_and_delays_no_calen
     calendar = CalDAVCalendar(server.url, username=USER, password=PASSWORD)
 
     async def run() -> tuple[list[tuple[object, float]], list[tuple[object, float]]]:
-        engine = AsyncEngine(redis.asyncio.Redis.from_url(redis_url), calendar=calendar, clock=clock, calendar_timeout=1.0)
+        client = redis.asyncio.Redis.from_url(redis_url)
+        engine = AsyncEngine(client, calendar=calendar, clock=clock, calendar_timeout=1.0)
         try:
             for i in range(10):
                 await engine.handle(f"c{i}", PROPOSE, tenant_id="acme")

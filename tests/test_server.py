@@ -713,8 +713,8 @@ def test_the_app_sweeps_stranded_confirmations_in_the_background(
     from tests.test_crashes import Crash, crash_at
 
     Engine(redis_client, calendar=calendar, clock=clock).handle("c1", "schedule a call with Dana tomorrow at 10am")
+    crashing = Engine(redis_client, calendar=calendar, clock=clock, checkpoint=crash_at(Checkpoint.INTENT_COMMITTED))
     with pytest.raises(Crash):
-        crashing = Engine(redis_client, calendar=calendar, clock=clock, checkpoint=crash_at(Checkpoint.INTENT_COMMITTED))
         crashing.handle("c1", "yes")
 
     async def serve_a_while() -> int:

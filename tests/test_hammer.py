@@ -31,8 +31,10 @@ CONVERSATIONS = 6
 TURNS = int(os.environ.get("DIALOG_HAMMER_TURNS", "40"))
 
 
-def worker(redis_url: str, caldav: str, tenant: str, seed: int, log: Path) -> subprocess.Popen[bytes]:
-    args = [redis_url, caldav, tenant, str(CONVERSATIONS), str(TURNS), str(seed), str(log)]
+def worker(
+    redis_url: str, caldav: str, tenant: str, seed: int, log: Path, turns: int = TURNS
+) -> subprocess.Popen[bytes]:
+    args = [redis_url, caldav, tenant, str(CONVERSATIONS), str(turns), str(seed), str(log)]
     return subprocess.Popen([sys.executable, "-m", "tests.hammer_worker", *args], stderr=subprocess.PIPE)
 
 
@@ -46,7 +48,9 @@ def test_three_processes_and_a_sigkill_leave_exactly_the_confirmed_bookings(
         engine.handle(f"c{i}", f"schedule a call with Lead c{i} tomorrow at 10am", tenant_id=tenant)
 
     logs = [tmp_path / f"worker{i}.jsonl" for i in range(4)]
-    workers = [worker(redis_url, caldav, tenant, seed, logs[seed]) for seed in range(3)]
+    # Worker 0 is the one killed: it gets far more turns than it can finish before the kill (it
+    # once finished all of its turns in the 0.3 s before the signal, and exited 0).
+    workers = [worker(redis_url, caldav, tenant, s, logs[s], TURNS * (50 if s == 0 else 1)) for s in range(3)]
     deadline = time.monotonic() + 60
     while logs[0].stat().st_size == 0 if logs[0].exists() else True:  # killed once it is under way
         assert time.monotonic() < deadline, "worker 0 never answered"

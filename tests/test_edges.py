@@ -22,6 +22,7 @@ from dialog.store.keys import ConversationKeys
 from dialog.store.record import Booking, LastTransition, Record, StoredProposal, decode_record, encode
 from dialog.testing import FakeClock
 from dialog.turn import idempotency_key
+from tests.reliability import Table
 
 SCHEDULE = "schedule a call with Dana tomorrow at 10am"
 TUESDAY_10 = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)  # what SCHEDULE proposes on the FakeClock
@@ -163,7 +164,7 @@ def assert_kept(client: redis.Redis, error: CorruptState, planted: Value) -> Non
 
 @pytest.mark.parametrize("kind", list(BAD))
 def test_bad_stored_data_is_corrupt_state_once_then_the_conversation_starts_afresh(
-    engine: Engine, redis_client: redis.Redis, clock: FakeClock, kind: str
+    engine: Engine, redis_client: redis.Redis, clock: FakeClock, kind: str, reliability: Table
 ) -> None:
     """Finding A: the first turn raises CorruptState (no other type), with the bad value kept aside;
     the next turn starts afresh and never meets the bad value again."""
@@ -174,6 +175,7 @@ def test_bad_stored_data_is_corrupt_state_once_then_the_conversation_starts_afre
     assert engine.handle("c1", "yes").outcome == "nothing_pending"
     assert engine.handle("c1", SCHEDULE).outcome == "proposed"
     assert value_at(redis_client, caught.value.kept_at or "") == planted  # still there for inspection
+    reliability.record(f"corrupt data: {kind}", expected=0, found=len(engine.calendar.events("default")))
 
 
 @pytest.mark.parametrize("kind", list(BAD))
@@ -334,7 +336,9 @@ def record_unsettled_yes(make_engine: Callable[..., Engine], tenants: list[str],
             crasher.handle("c1", "yes", tenant_id=tenant)
 
 
-def test_the_sweep_settles_every_healthy_tenant_when_one_calendar_fails(make_engine: Callable[..., Engine]) -> None:
+def test_the_sweep_settles_every_healthy_tenant_when_one_calendar_fails(
+    make_engine: Callable[..., Engine], reliability: Table
+) -> None:
     """Finding D (3): one tenant's calendar failure is left for the next sweep, never raised,
     never blocking the other tenants; the next sweep settles it once the calendar works."""
     calendar = FlakyCalendar()
@@ -356,6 +360,8 @@ def test_the_sweep_settles_every_healthy_tenant_when_one_calendar_fails(make_eng
     calendar.down.clear()
     assert [(r.tenant_id, r.outcome) for r in sweeper.recover()] == [("t07", "booked")]
     assert len(calendar.events("t07")) == 1
+    found = sum(len(calendar.events(t)) for t in tenants)
+    reliability.record("a sweep with one failing tenant of 12 (then a second sweep)", expected=12, found=found)
 
 
 def test_an_unreadable_record_does_not_stop_the_sweep(

@@ -70,19 +70,20 @@ def test_a_lost_request_while_another_container_confirms_leaves_one_booking_and_
     assert snapshot is not None and snapshot.state == "done" and snapshot.proposal is None
 
 
-def test_a_lost_reply_is_recognised_after_many_other_writes_when_the_message_has_an_id(
-    lossy: tuple[Engine, LossyRedis], make_engine: Callable[..., Engine]
+@pytest.mark.parametrize("message_id", [None, "m-1"])
+def test_a_lost_reply_is_recognised_however_many_writes_landed_after_it(
+    lossy: tuple[Engine, LossyRedis], make_engine: Callable[..., Engine], message_id: str | None
 ) -> None:
     engine, client = lossy
     other = make_engine()
     engine.handle("c1", PROPOSE)
 
     def many_writes() -> None:
-        for _ in range(20):  # more than the record remembers of its own writes
+        for _ in range(40):
             other.handle("c1", "hmm")
 
     client.lose_next_reply(between=many_writes)
-    moved = engine.handle("c1", "can we move it", message_id="m-1")
+    moved = engine.handle("c1", "can we move it", message_id=message_id)
     assert moved.outcome == "rescheduled" and moved.proposal is not None
     assert moved.proposal.start == at(10, 30)
     snapshot = other.snapshot("c1")

@@ -13,7 +13,7 @@ import redis
 from redis.crc import key_slot
 
 from dialog import CorruptState, Engine, InMemoryCalendar, StoreUnavailable
-from dialog.store.keys import MARKER_MAX_SECONDS, MARKER_MIN_SECONDS, ConversationKeys
+from dialog.store.keys import MARKER_MAX_SECONDS, MARKER_MIN_SECONDS, WRITES_MEMORY_SECONDS, ConversationKeys
 from dialog.store.record import SCHEMA_VERSION
 from dialog.store.redis_store import RedisStore
 from dialog.testing import FakeClock
@@ -40,11 +40,13 @@ def test_every_key_has_a_ttl_and_the_conversation_ttl_is_refreshed_each_turn(
     engine: Engine, redis_client: redis.Redis
 ) -> None:
     engine.handle("c1", SCHEDULE)
-    keys = list(redis_client.scan_iter("dialog:*"))
-    assert len(keys) == 2  # the conversation and its expiry marker
+    conv = ConversationKeys("default", "c1")
+    keys = set(redis_client.scan_iter("dialog:*"))
+    # the conversation, its expiry marker, and its recent write tokens (for a lost reply's retry)
+    assert keys == {k.encode() for k in (conv.conversation, conv.expired_marker, conv.writes)}
     for key in keys:
         assert redis_client.pttl(key) > 0
-    conv = ConversationKeys("default", "c1")
+    assert redis_client.pttl(conv.writes) <= WRITES_MEMORY_SECONDS * 1000
     assert 590_000 < redis_client.pttl(conv.conversation) <= 600_000
     assert MARKER_MIN_SECONDS * 1000 <= redis_client.pttl(conv.expired_marker) <= MARKER_MAX_SECONDS * 1000
     assert redis_client.pttl(conv.expired_marker) > redis_client.pttl(conv.conversation) + 3_000_000

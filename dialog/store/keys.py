@@ -27,6 +27,11 @@ QUARANTINE_TTL_SECONDS = 7 * 24 * 3600
 PENDING_BOOKING_TTL_SECONDS = 30 * 24 * 3600
 # The replies filed under message ids: the last this many, per conversation.
 REMEMBERED_MESSAGES = 16
+# The tokens of a conversation's writes are remembered this long, so a compare-and-set whose
+# reply was lost and that redis-py sends again recognises its own landed write, however many
+# writes landed after it. The retry comes within ~1.6 s (see redis_store's failure policy);
+# a host's own, slower client policy still fits in 30 s.
+WRITES_MEMORY_SECONDS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +56,14 @@ class ConversationKeys:
         return f"{PREFIX}:{self.tag}:replies"
 
     @property
+    def writes(self) -> str:
+        """A sorted set of the conversation's recent write tokens, scored by when (ms) they landed."""
+        return f"{PREFIX}:{self.tag}:writes"
+
+    @property
     def all(self) -> list[str]:
         """The keys a turn reads and writes, in the order the store's scripts take them."""
-        return [self.conversation, self.expired_marker, self.replies]
+        return [self.conversation, self.expired_marker, self.replies, self.writes]
 
     @property
     def expired_marker(self) -> str:

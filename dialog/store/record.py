@@ -15,9 +15,6 @@ from dialog.machine import State, Trigger
 from dialog.results import Outcome
 
 SCHEMA_VERSION = 2
-# How many of its own last writes a record remembers (their nonces): a compare-and-set whose
-# reply was lost, retried by redis-py after other writers landed, still recognises its write.
-RECENT_WRITES = 8
 # Epoch seconds a stored time may take: 2000-01-01 .. 9999-12-31 (datetime's own range ends there).
 MIN_EPOCH = 946_684_800
 MAX_EPOCH = 253_402_214_400
@@ -79,8 +76,6 @@ class Record(msgspec.Struct, frozen=True, array_like=True):
     # Set by the store on every write: two writers that computed the same record still write
     # different bytes, so a retried script can tell its own landed write from another's.
     nonce: int = 0
-    # The nonces of this record's last writes, newest last (this write's own included).
-    writes: tuple[int, ...] = ()
 
     @property
     def booking_channel(self) -> str:

@@ -31,7 +31,6 @@ from dialog.store import keys as K
 from dialog.store.cluster import apply_cluster_failure_policy, is_cluster_client
 from dialog.store.migrations import from_v1
 from dialog.store.record import (
-    RECENT_WRITES,
     Booking,
     ExpiredMarker,
     Record,
@@ -45,9 +44,10 @@ from dialog.store.record import (
 # What a turn needs to know, in one round trip: the conversation in any schema, the expired
 # marker, and the reply filed under the caller's message id, each with its Redis type checked
 # here, so that a foreign value at any key is reported, never a WRONGTYPE error mid-script.
-# {kind, a, b, marker, reply}: kind 0 none; 2 a string "<version>.<nonce>|<json>" (schema 2) in a;
-# 1 a schema-1 hash, version in a and record in b; -1 another Redis type, named in a. The marker
-# and the reply are false (none), a string, or {type name} when the key holds another type.
+# {kind, a, b, marker, reply, writes}: kind 0 none; 2 a string "<version>.<nonce>|<json>" (schema
+# 2) in a; 1 a schema-1 hash, version in a and record in b; -1 another Redis type, named in a. The
+# marker and the reply are false (none), a string, or {type name} when the key holds another
+# type; writes is false, or {type name} when the write-token set is not a sorted set.
 _CURRENT = """
 local function conversation()
   local kind = redis.call('TYPE', KEYS[1])['ok']
@@ -75,9 +75,14 @@ local function reply(id)
   end
   return false
 end
+local function writes()
+  local kind = redis.call('TYPE', KEYS[4])['ok']
+  if kind == 'none' or kind == 'zset' then return false end
+  return {kind}
+end
 local function current(id)
   local c = conversation()
-  return {c[1], c[2], c[3], marker(), reply(id)}
+  return {c[1], c[2], c[3], marker(), reply(id), writes()}
 end
 local function token_of(cur)
   if cur[1] == 0 then return '0' end
@@ -87,22 +92,24 @@ local function token_of(cur)
 end
 """
 
-# KEYS: conversation, expired marker, replies. ARGV: message id ('' none).
+# KEYS: conversation, expired marker, replies, write tokens. ARGV: message id ('' none).
 LOAD_SCRIPT = _CURRENT + "return current(ARGV[1])\n"
 
-# KEYS: conversation, expired marker, replies.
+# KEYS: conversation, expired marker, replies, write tokens.
 # ARGV: expected token ("0": must not exist), new token, record, ttl ms, marker ('' deletes),
-# marker ttl ms, this turn's message id ('' none), replies to keep, then pairs of (message id,
-# reply) to file. Writes only when the conversation stands at the expected token, every key holds
-# its own type, and the message has no reply filed yet (a retried message is never applied
-# again). Returns {1} when written (or when the new token already stands: redis-py retried a
-# script whose reply was lost), else the current state (see _CURRENT) to decide again on.
+# marker ttl ms, this turn's message id ('' none), replies to keep, write-token memory ms, then
+# pairs of (message id, reply) to file. Writes only when the conversation stands at the expected
+# token, every key holds its own type, and the message has no reply filed yet (a retried message
+# is never applied again). Returns {1} when written, or when this very write landed before
+# (redis-py sent the script again after its reply was lost; other writes may have landed since),
+# else the current state (see _CURRENT) to decide again on.
 CAS_SCRIPT = (
     _CURRENT
     + """
 local cur = current(ARGV[7])
+if cur[6] then return cur end
 local token = token_of(cur)
-if token == ARGV[2] then return {1} end
+if token == ARGV[2] or redis.call('ZSCORE', KEYS[4], ARGV[2]) then return {1} end
 if token ~= ARGV[1] or type(cur[4]) == 'table' or cur[5] then return cur end
 redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[3], 'PX', ARGV[4])
 if ARGV[5] == '' then
@@ -110,11 +117,16 @@ if ARGV[5] == '' then
 else
   redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
 end
-for i = 9, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   redis.call('LPUSH', KEYS[3], #ARGV[i] .. '|' .. ARGV[i] .. ARGV[i + 1])
 end
-if #ARGV > 8 then redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1) end
+if #ARGV > 9 then redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1) end
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[4], now, ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[9]))
+redis.call('PEXPIRE', KEYS[4], ARGV[9])
 return {1}
 """
 )
@@ -193,7 +205,7 @@ class _Unreadable(Exception):
 
     def __init__(self, why: str, kind: str = "conv") -> None:
         super().__init__(why)
-        self.kind = kind  # which key: "conv", "pending" (the marker) or "replies"
+        self.kind = kind  # which key: "conv", "pending" (the marker), "replies" or "writes"
 
 
 _TOKEN = re.compile(rb"([0-9]{1,15})\.([0-9]{1,20})")
@@ -214,15 +226,14 @@ class StoreCodec:
         """Arguments of the CAS script writing ``record`` as the next version, stamped with a nonce."""
         version = expected.version + 1
         nonce = random.getrandbits(48)
-        writes = (*record.writes[-(RECENT_WRITES - 1) :], nonce)
-        record = msgspec.structs.replace(record, nonce=nonce, writes=writes)
+        record = msgspec.structs.replace(record, nonce=nonce)
         written = Stored(version, record, None, f"{version}.{nonce}")
         marker = _marker_for(record, version)
         # A recorded confirmation must survive the conversation's TTL until it is settled.
         ttl = self.pending_ttl_ms if record.pending_booking is not None else self.ttl_ms
         expect = expected.token if expected.record else "0"
         args: list[Any] = [expect, written.token, encode(record), ttl, encode(marker) if marker else b""]
-        args += [self.marker_ttl_ms, message_id or "", K.REMEMBERED_MESSAGES]
+        args += [self.marker_ttl_ms, message_id or "", K.REMEMBERED_MESSAGES, K.WRITES_MEMORY_SECONDS * 1000]
         for receipt in receipts:
             args += [receipt.message_id, receipt.reply]
         return args, written
@@ -232,6 +243,8 @@ class StoreCodec:
         token, record = self._parse(current)
         marker = _marker(current[3])
         replay = _reply(current[4])
+        if current[5] is not None:
+            raise _Unreadable(f"the write-token key holds a Redis {_as_text(current[5][0])}", "writes")
         version = int(token.partition(".")[0])
         if record is None and marker is not None:
             version = marker.version  # versions keep growing across an expiry
@@ -240,13 +253,7 @@ class StoreCodec:
     def committed(self, reply: list[Any], written: Stored) -> Commit:
         if len(reply) == 1:
             return Commit(True, written)
-        stored = self.loaded(reply)
-        assert written.record is not None
-        if stored.record is not None and written.record.nonce in stored.record.writes:
-            # Our write landed, its reply was lost, redis-py ran the script again, and other
-            # writers have landed since: the turn was applied, once.
-            return Commit(True, written)
-        return Commit(False, stored)
+        return Commit(False, self.loaded(reply))
 
     @staticmethod
     def _parse(current: list[Any]) -> tuple[str, Record | None]:
@@ -284,7 +291,8 @@ class Receipt:
 
 
 def _key_of(keys: K.ConversationKeys, kind: str) -> str:
-    return {"conv": keys.conversation, "pending": keys.expired_marker, "replies": keys.replies}[kind]
+    kinds = {"conv": keys.conversation, "pending": keys.expired_marker, "replies": keys.replies, "writes": keys.writes}
+    return kinds[kind]
 
 
 def _quarantine_keys(keys: K.ConversationKeys, kind: str) -> list[str]:

@@ -5,7 +5,8 @@
     ├── StoreUnavailable      Redis unreachable or timing out
     ├── CorruptState          a stored record that cannot be read (the bad value is kept aside)
     ├── CalendarUnavailable   the calendar backend failed or timed out
-    └── SlotTaken             (internal to calendars) the slot overlaps busy time or another event
+    ├── SlotTaken             (internal to calendars) the slot overlaps busy time or another event
+    └── EventNotFound         (internal to calendars) the event to move is not in the calendar
 
 Foreign errors (redis-py, pydantic, json, caldav) are translated at the module that meets them,
 chained with ``from exc`` so the cause stays visible in logs but never reaches a user as a raw
@@ -68,3 +69,7 @@ class CalendarUnavailable(DialogError):
 
 class SlotTaken(DialogError):
     """A booking overlaps busy time or another event; raised by calendars, handled by the engine."""
+
+
+class EventNotFound(DialogError):
+    """The event to move is not in the calendar (deleted there); raised by calendars."""

@@ -95,6 +95,24 @@ class Calendar(Protocol):
         """The event booked under ``idempotency_key``, if any."""
         ...
 
+    def move(
+        self, tenant_id: str, event_id: str, *, start: dt.datetime, end: dt.datetime, idempotency_key: str
+    ) -> Event:
+        """Move the event ``event_id`` to [start, end), keeping its id; returns it as moved.
+
+        The same ``idempotency_key`` again returns the first result and changes nothing more.
+        Raises ``SlotTaken`` when [start, end) overlaps busy time or another event (the event
+        itself does not count), ``EventNotFound`` when the calendar holds no such event.
+        """
+        ...
+
+    def cancel(self, tenant_id: str, event_id: str, *, idempotency_key: str) -> Event | None:
+        """Remove the event ``event_id``; returns it as it was, or None when it was already gone.
+
+        The same ``idempotency_key`` again returns the first result and changes nothing more.
+        """
+        ...
+
     def events(self, tenant_id: str) -> list[Event]:
         """Every event of the tenant, ordered by start."""
         ...

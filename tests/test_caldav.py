@@ -10,18 +10,22 @@ import logging
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import icalendar
 import pytest
 import redis
 
 from dialog import CalendarUnavailable, Engine, Schedule, SlotTaken, State
-from dialog.calendar.caldav import BUSY_CATEGORY, CalDAVCalendar, collection_name
+from dialog.calendar.base import Event
+from dialog.calendar.caldav import ATTEMPTS, BUSY_CATEGORY, CalDAVCalendar, collection_name
+from dialog.errors import EventNotFound
 from dialog.testing import FakeClock
 from tests.fixtures_radicale import PASSWORD, USER, RadicaleServer
 
@@ -335,3 +339,359 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# --- move and cancel --------------------------------------------------------------------------
+
+
+def _resource_body(radicale: RadicaleServer, tenant: str, event_id: str) -> bytes:
+    status, body = radicale.request("GET", f"/{USER}/{tenant}/{event_id}.ics")
+    assert status == 200, status
+    return body
+
+
+def _stored(radicale: RadicaleServer, tenant: str, event_id: str) -> icalendar.Component:
+    (event,) = icalendar.Calendar.from_ical(_resource_body(radicale, tenant, event_id)).walk("VEVENT")
+    return event
+
+
+def _lines(event: icalendar.Component, name: str) -> list[str]:
+    value = event.get(name)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def test_a_move_keeps_the_id_and_every_instance_sees_the_new_time(radicale: RadicaleServer, tenant: str) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials, schedules={tenant: BERLIN})
+    other = CalDAVCalendar(radicale.url_with_credentials, schedules={tenant: BERLIN})  # another process's view
+    start, end = TUE_10_BERLIN, TUE_10_BERLIN + HALF_HOUR
+    booked = calendar.book(tenant, lead="Dana Scully", start=start, end=end, idempotency_key="key-1")
+    later = start + 4 * HALF_HOUR
+
+    moved = calendar.move(tenant, booked.id, start=later, end=later + HALF_HOUR, idempotency_key="move-1")
+
+    assert moved.id == booked.id == "key-1" and moved.idempotency_key == "key-1" and moved.lead == "Dana Scully"
+    assert moved.start == later and moved.end == later + HALF_HOUR
+    assert moved.start.tzinfo == BERLIN.tz  # in the tenant's timezone, like a booking
+    assert calendar.events(tenant) == other.events(tenant) == [moved]
+    assert other.find(tenant, "key-1") == moved
+    assert other.busy(tenant, start, end) == []  # the old time is free again
+    assert other.busy(tenant, later, later + HALF_HOUR) == [(later, later + HALF_HOUR)]
+    (href,) = radicale.events(tenant)  # the same resource, rewritten in place
+    assert href == f"/{USER}/{tenant}/key-1.ics"
+    stored = _stored(radicale, tenant, "key-1")
+    assert str(stored["UID"]) == "key-1"
+    assert _utc(stored, "DTSTART") == later and _utc(stored, "DTEND") == later + HALF_HOUR
+    assert stored.decoded("SEQUENCE") == 1
+    assert _lines(stored, "X-DIALOG-MOVED") == ["20261124T110000Z/20261124T113000Z move-1"]
+
+
+def test_a_replayed_move_returns_the_first_result_and_moves_nothing(radicale: RadicaleServer, tenant: str) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials, schedules={tenant: BERLIN})
+    other = CalDAVCalendar(radicale.url_with_credentials, schedules={tenant: BERLIN})
+    start = TUE_10_BERLIN
+    booked = calendar.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="key-1")
+    first_time, second_time = start + 2 * HALF_HOUR, start + 6 * HALF_HOUR
+
+    first = calendar.move(tenant, booked.id, start=first_time, end=first_time + HALF_HOUR, idempotency_key="m-1")
+    body = _resource_body(radicale, tenant, booked.id)
+    again = other.move(tenant, booked.id, start=first_time, end=first_time + HALF_HOUR, idempotency_key="m-1")
+    assert again == first and _resource_body(radicale, tenant, booked.id) == body  # not even rewritten
+
+    # Moved elsewhere under another key, a replay of the first key changes nothing more: it answers
+    # what it answered the first time and leaves the event where the later move put it.
+    second = calendar.move(tenant, booked.id, start=second_time, end=second_time + HALF_HOUR, idempotency_key="m-2")
+    body = _resource_body(radicale, tenant, booked.id)
+    replay = other.move(tenant, booked.id, start=start, end=start + HALF_HOUR, idempotency_key="m-1")
+    assert replay == first and replay.start == first_time
+    assert _resource_body(radicale, tenant, booked.id) == body
+    assert other.events(tenant) == [second] and second.start == second_time
+    assert _stored(radicale, tenant, booked.id).decoded("SEQUENCE") == 2
+
+
+def test_moving_onto_busy_time_or_another_event_raises_slot_taken_and_leaves_it(
+    radicale: RadicaleServer, tenant: str
+) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials)
+    start = TUE_10_BERLIN
+    dana = calendar.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="key-1")
+    fox_start = start + 2 * HALF_HOUR
+    fox = calendar.book(tenant, lead="Fox", start=fox_start, end=fox_start + HALF_HOUR, idempotency_key="key-2")
+    calendar.block(tenant, start + 4 * HALF_HOUR, start + 6 * HALF_HOUR)
+    body = _resource_body(radicale, tenant, dana.id)
+
+    for new_start in (start + 2 * HALF_HOUR - dt.timedelta(minutes=15), start + 5 * HALF_HOUR):
+        with pytest.raises(SlotTaken):
+            calendar.move(tenant, dana.id, start=new_start, end=new_start + HALF_HOUR, idempotency_key="m-1")
+    assert calendar.events(tenant) == [dana, fox]
+    assert _resource_body(radicale, tenant, dana.id) == body
+
+    # The event's own time does not count, and the refused key is free for a later move.
+    overlap_self = start + dt.timedelta(minutes=15)
+    moved = calendar.move(tenant, dana.id, start=overlap_self, end=overlap_self + HALF_HOUR, idempotency_key="m-1")
+    assert moved.start == overlap_self and calendar.events(tenant) == [moved, fox]
+    adjacent = start + 3 * HALF_HOUR  # between Fox and the busy time
+    assert calendar.move(tenant, dana.id, start=adjacent, end=adjacent + HALF_HOUR, idempotency_key="m-2").start == (
+        adjacent
+    )
+
+
+def test_moving_or_cancelling_an_event_that_is_not_a_booking(radicale: RadicaleServer, tenant: str) -> None:
+    """Missing ids, busy time and other clients' events are no such event: not found, nothing cancelled."""
+    calendar = CalDAVCalendar(radicale.url_with_credentials)
+    start, end = TUE_10_BERLIN, TUE_10_BERLIN + HALF_HOUR
+    calendar.block(tenant, start, end)
+    (busy_uid,) = (str(e["UID"]) for e in radicale.events(tenant).values())
+    body = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:lunch\r\n"
+        "DTSTAMP:20261101T000000Z\r\nDTSTART:20261124T120000Z\r\nDTEND:20261124T130000Z\r\n"
+        "SUMMARY:Lunch\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    status, _ = radicale.request("PUT", f"/{USER}/{tenant}/lunch.ics", body, **{"Content-Type": "text/calendar"})
+    assert status == 201
+    later = end + 4 * HALF_HOUR
+
+    for event_id in ("missing", busy_uid, "lunch", "../lunch"):
+        with pytest.raises(EventNotFound) as raised:
+            calendar.move(tenant, event_id, start=later, end=later + HALF_HOUR, idempotency_key="m-1")
+        assert raised.value.tenant_id == tenant
+        assert calendar.cancel(tenant, event_id, idempotency_key="c-1") is None
+        assert calendar.cancel(tenant, event_id, idempotency_key="c-1") is None  # the replay, the same
+    with pytest.raises(EventNotFound):  # a tenant whose collection does not exist yet
+        calendar.move(f"{tenant}-new", "missing", start=later, end=later + HALF_HOUR, idempotency_key="m-1")
+    stored = radicale.events(tenant)
+    assert len(stored) == 2 and not any("STATUS" in e or "X-DIALOG-MOVED" in e for e in stored.values())
+    lunch = (dt.datetime(2026, 11, 24, 12, tzinfo=UTC), dt.datetime(2026, 11, 24, 13, tzinfo=UTC))
+    assert calendar.busy(tenant, start, lunch[1]) == [(start, end), lunch]
+
+
+def test_a_cancel_frees_the_slot_returns_the_event_and_its_replay_returns_the_same(
+    radicale: RadicaleServer, tenant: str
+) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials, schedules={tenant: BERLIN})
+    other = CalDAVCalendar(radicale.url_with_credentials, schedules={tenant: BERLIN})
+    start, end = TUE_10_BERLIN, TUE_10_BERLIN + HALF_HOUR
+    booked = calendar.book(tenant, lead="Dana", start=start, end=end, idempotency_key="key-1")
+    kept = calendar.book(tenant, lead="Fox", start=end, end=end + HALF_HOUR, idempotency_key="key-2")
+
+    gone = calendar.cancel(tenant, booked.id, idempotency_key="c-1")
+
+    assert gone == booked and gone is not None and gone.start.tzinfo == BERLIN.tz  # the event as it was
+    assert calendar.events(tenant) == other.events(tenant) == [kept]
+    assert other.busy(tenant, start, end) == []  # its slot is free again
+    assert other.find(tenant, "key-1") is None
+    body = _resource_body(radicale, tenant, booked.id)
+    assert other.cancel(tenant, booked.id, idempotency_key="c-1") == booked  # the replay: the same result
+    assert _resource_body(radicale, tenant, booked.id) == body  # and nothing written
+    assert other.cancel(tenant, booked.id, idempotency_key="c-2") is None  # already gone
+    with pytest.raises(EventNotFound):
+        other.move(tenant, booked.id, start=start, end=end, idempotency_key="m-1")
+
+    # On the server: a tombstone any client reads as cancelled, which holds the key.
+    stored = _stored(radicale, tenant, booked.id)
+    assert str(stored["STATUS"]) == "CANCELLED" and str(stored["TRANSP"]) == "TRANSPARENT"
+    assert _lines(stored, "X-DIALOG-CANCELLED") == ["20261124T090000Z/20261124T093000Z c-1"]
+    assert _resource_body(radicale, tenant, booked.id) == body
+
+    # The slot books again under another key; the cancelled key books nothing.
+    assert calendar.book(tenant, lead="Dana", start=start, end=end, idempotency_key="key-1") == booked
+    assert calendar.events(tenant) == [kept]
+    walter = other.book(tenant, lead="Walter", start=start, end=end, idempotency_key="key-3")
+    assert calendar.events(tenant) == [walter, kept]
+    assert calendar.cancel(tenant, "missing", idempotency_key="c-3") is None
+
+
+def test_a_move_replayed_after_a_cancel_still_returns_its_first_result(radicale: RadicaleServer, tenant: str) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials)
+    start = TUE_10_BERLIN
+    booked = calendar.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="key-1")
+    later = start + 4 * HALF_HOUR
+    moved = calendar.move(tenant, booked.id, start=later, end=later + HALF_HOUR, idempotency_key="m-1")
+    gone = calendar.cancel(tenant, booked.id, idempotency_key="c-1")
+    assert gone == moved  # cancelled at the time it had then
+
+    assert calendar.move(tenant, booked.id, start=later, end=later + HALF_HOUR, idempotency_key="m-1") == moved
+    assert calendar.cancel(tenant, booked.id, idempotency_key="c-1") == moved
+    assert calendar.events(tenant) == [] and calendar.busy(tenant, start, later + HALF_HOUR) == []
+
+
+def _interleave(calendar: CalDAVCalendar, monkeypatch: pytest.MonkeyPatch, writer: Callable[[int], object]) -> None:
+    """Run ``writer(n)`` just before the n-th conditional PUT of ``calendar`` (n from 0): a second
+    writer changing the event after this calendar read it."""
+    replace = calendar._replace
+    calls = iter(range(100))
+
+    def interleaved(*args: Any, **kwargs: Any) -> bool:
+        writer(next(calls))
+        return replace(*args, **kwargs)
+
+    monkeypatch.setattr(calendar, "_replace", interleaved)
+
+
+def test_a_change_between_the_read_and_the_write_is_reread_never_overwritten(
+    radicale: RadicaleServer, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials)
+    second_writer = CalDAVCalendar(radicale.url_with_credentials)
+    start = TUE_10_BERLIN
+    booked = calendar.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="key-1")
+    theirs, mine = start + 2 * HALF_HOUR, start + 4 * HALF_HOUR
+    results: list[object] = []
+
+    def move_first(n: int) -> None:
+        if n == 0:
+            results.append(
+                second_writer.move(tenant, booked.id, start=theirs, end=theirs + HALF_HOUR, idempotency_key="theirs")
+            )
+
+    _interleave(calendar, monkeypatch, move_first)
+    moved = calendar.move(tenant, booked.id, start=mine, end=mine + HALF_HOUR, idempotency_key="mine")
+
+    # Their PUT landed first; ours got 412, re-read the event (their line in it) and wrote on top.
+    assert moved.start == mine and calendar.events(tenant) == [moved]
+    stored = _stored(radicale, tenant, booked.id)
+    assert [line.rsplit(" ", 1)[1] for line in _lines(stored, "X-DIALOG-MOVED")] == ["theirs", "mine"]
+    assert stored.decoded("SEQUENCE") == 2
+    their_result = results[0]
+    assert isinstance(their_result, Event) and their_result.start == theirs
+    replay = second_writer.move(tenant, booked.id, start=theirs, end=theirs + HALF_HOUR, idempotency_key="theirs")
+    assert replay == their_result and second_writer.events(tenant) == [moved]  # their change kept, not redone
+
+    # The same key applied by someone else in between: the re-read finds it and writes nothing more.
+    monkeypatch.undo()
+    back = start + 6 * HALF_HOUR
+
+    def same_key_first(n: int) -> None:
+        if n == 0:
+            results.append(
+                second_writer.move(tenant, booked.id, start=back, end=back + HALF_HOUR, idempotency_key="same")
+            )
+
+    _interleave(calendar, monkeypatch, same_key_first)
+    assert calendar.move(tenant, booked.id, start=back, end=back + HALF_HOUR, idempotency_key="same") == results[1]
+    assert _lines(_stored(radicale, tenant, booked.id), "X-DIALOG-MOVED")[2:] == [
+        "20261124T120000Z/20261124T123000Z same"
+    ]
+
+    # A cancel racing a move: it cancels the event at the time the move gave it, and says so.
+    monkeypatch.undo()
+    last = start + 8 * HALF_HOUR
+
+    def move_before_cancel(n: int) -> None:
+        if n == 0:
+            second_writer.move(tenant, booked.id, start=last, end=last + HALF_HOUR, idempotency_key="before")
+
+    _interleave(calendar, monkeypatch, move_before_cancel)
+    gone = calendar.cancel(tenant, booked.id, idempotency_key="cancel")
+    assert gone is not None and gone.start == last and calendar.events(tenant) == []
+    stored = _stored(radicale, tenant, booked.id)
+    assert len(_lines(stored, "X-DIALOG-MOVED")) == 4 and str(stored["STATUS"]) == "CANCELLED"
+
+
+def test_a_cancel_between_the_read_and_the_write_of_a_move_is_not_undone(
+    radicale: RadicaleServer, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials)
+    second_writer = CalDAVCalendar(radicale.url_with_credentials)
+    start = TUE_10_BERLIN
+    booked = calendar.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="key-1")
+    _interleave(calendar, monkeypatch, lambda n: second_writer.cancel(tenant, booked.id, idempotency_key="c-1"))
+    later = start + 4 * HALF_HOUR
+
+    with pytest.raises(EventNotFound):
+        calendar.move(tenant, booked.id, start=later, end=later + HALF_HOUR, idempotency_key="m-1")
+
+    stored = _stored(radicale, tenant, booked.id)
+    assert str(stored["STATUS"]) == "CANCELLED" and "X-DIALOG-MOVED" not in stored
+    assert _utc(stored, "DTSTART") == start and calendar.events(tenant) == []
+
+
+def test_a_writer_that_always_gets_in_first_makes_the_move_unavailable_not_lost(
+    radicale: RadicaleServer, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials)
+    second_writer = CalDAVCalendar(radicale.url_with_credentials)
+    start = TUE_10_BERLIN
+    booked = calendar.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="key-1")
+
+    def theirs(n: int) -> None:
+        at = start + (n + 1) * 2 * HALF_HOUR
+        second_writer.move(tenant, booked.id, start=at, end=at + HALF_HOUR, idempotency_key=f"theirs-{n}")
+
+    _interleave(calendar, monkeypatch, theirs)
+    mine = start + 20 * HALF_HOUR
+    with pytest.raises(CalendarUnavailable) as raised:
+        calendar.move(tenant, booked.id, start=mine, end=mine + HALF_HOUR, idempotency_key="mine")
+    assert "412" in str(raised.value) and raised.value.tenant_id == tenant and PASSWORD not in str(raised.value)
+    with pytest.raises(CalendarUnavailable):
+        calendar.cancel(tenant, booked.id, idempotency_key="cancel")
+
+    stored = _stored(radicale, tenant, booked.id)
+    keys = [line.rsplit(" ", 1)[1] for line in _lines(stored, "X-DIALOG-MOVED")]
+    assert keys == [f"theirs-{n}" for n in range(2 * ATTEMPTS)]  # every one of theirs, none of ours
+    assert "STATUS" not in stored and _utc(stored, "DTSTART") == start + 2 * ATTEMPTS * 2 * HALF_HOUR
+    monkeypatch.undo()
+    assert calendar.move(tenant, booked.id, start=mine, end=mine + HALF_HOUR, idempotency_key="mine").start == mine
+
+
+def test_instances_moving_one_event_at_once_keep_every_change(radicale: RadicaleServer, tenant: str) -> None:
+    """Threads with an instance (and an HTTP session) each: different keys all land, one key once."""
+    setup = CalDAVCalendar(radicale.url_with_credentials)
+    start = TUE_10_BERLIN
+    booked = setup.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="key-1")
+    targets = [start + (2 + 2 * i) * HALF_HOUR for i in range(3)]
+    barrier = threading.Barrier(len(targets) + 2)
+    results: dict[str, Event] = {}
+
+    def move(name: str, key: str, at: dt.datetime) -> None:
+        calendar = CalDAVCalendar(radicale.url_with_credentials, timeout=20)
+        calendar.events(tenant)  # warm: the session is open
+        barrier.wait(timeout=30)
+        results[name] = calendar.move(tenant, booked.id, start=at, end=at + HALF_HOUR, idempotency_key=key)
+
+    threads = [threading.Thread(target=move, args=(f"k{i}", f"k{i}", at)) for i, at in enumerate(targets)]
+    threads += [threading.Thread(target=move, args=(f"same{i}", "same", targets[0])) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # None failed: 4 distinct keys make 4 writes in all, so no writer sees 4 others land before its own.
+    assert len(results) == len(threads)
+
+    assert results["same0"] == results["same1"]
+    stored = _stored(radicale, tenant, booked.id)
+    keys = sorted(line.rsplit(" ", 1)[1] for line in _lines(stored, "X-DIALOG-MOVED"))
+    assert keys == ["k0", "k1", "k2", "same"]  # every change recorded once
+    (final,) = setup.events(tenant)
+    assert final.start in targets and stored.decoded("SEQUENCE") == 4
+
+
+def test_the_same_key_landing_on_the_last_attempt_is_found_not_reported_unavailable(
+    radicale: RadicaleServer, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials)
+    second_writer = CalDAVCalendar(radicale.url_with_credentials)
+    start = TUE_10_BERLIN
+    booked = calendar.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="key-1")
+    mine = start + 20 * HALF_HOUR
+    landed: list[Event] = []
+
+    def others_then_the_same_key(n: int) -> None:
+        if n < ATTEMPTS - 1:
+            at = start + (n + 1) * 2 * HALF_HOUR
+            second_writer.move(tenant, booked.id, start=at, end=at + HALF_HOUR, idempotency_key=f"theirs-{n}")
+        else:  # a replay of our own move (another process) wins the race for the last write
+            landed.append(
+                second_writer.move(tenant, booked.id, start=mine, end=mine + HALF_HOUR, idempotency_key="mine")
+            )
+
+    _interleave(calendar, monkeypatch, others_then_the_same_key)
+    moved = calendar.move(tenant, booked.id, start=mine, end=mine + HALF_HOUR, idempotency_key="mine")
+
+    assert [moved] == landed == calendar.events(tenant)
+    stored = _stored(radicale, tenant, booked.id)
+    assert [line.rsplit(" ", 1)[1] for line in _lines(stored, "X-DIALOG-MOVED")] == [
+        *(f"theirs-{n}" for n in range(ATTEMPTS - 1)),
+        "mine",
+    ]

@@ -16,6 +16,35 @@ Conventions on the server (any CalDAV client sees them; see the README, "Calenda
 * Busy time is read with a time-range REPORT: every event in the collection is busy (a human's
   event as much as a booking, recurring ones expanded) unless it is ``TRANSP:TRANSPARENT`` or
   ``STATUS:CANCELLED``. :meth:`CalDAVCalendar.events` lists the bookings only.
+* A booking's id is its UID (the booking's idempotency key), so ``move`` and ``cancel`` find it
+  at ``<id>.ics``. Only bookings move or cancel: busy time and other clients' events are "no
+  such event" to them.
+* A move rewrites ``<id>.ics`` in place (same UID, same id) with ``If-Match`` on the ETag just
+  read: new DTSTART/DTEND in UTC, SEQUENCE + 1, and one more line
+  ``X-DIALOG-MOVED:<start>/<end> <key>`` (UTC, the move's key percent-encoded) recording the
+  change on the server. A replay of the key, from any process, finds its line and returns the
+  event as that move left it, writing nothing, whatever happened to the event since (moved
+  again, cancelled). A 412 means someone changed the event between the read and the write: the
+  move reads it again (its key may now be there: a replay that won the race) and writes again,
+  ``ATTEMPTS`` writes at most, then fails with ``CalendarUnavailable``. Either way no one's
+  change is lost.
+* A cancel keeps the resource as a tombstone instead of deleting it: ``STATUS:CANCELLED``,
+  ``TRANSP:TRANSPARENT``, SEQUENCE + 1 and ``X-DIALOG-CANCELLED:<start>/<end> <key>`` (the time
+  it had), written with ``If-Match`` like a move. A ``DELETE`` would leave nowhere on the server
+  for the key: a replay (after a crash, from another process) would find nothing and answer
+  None where the first call answered the event, and recording the key in another resource is a
+  second write that cannot be atomic with the ``DELETE`` (a crash between them, or a concurrent
+  cancel, leaves the record and the calendar disagreeing). The tombstone is one conditional
+  write, so the change and its key land together or not at all. ``STATUS:CANCELLED`` is
+  iCalendar's own "this event is off" (what an iTIP CANCEL leaves in an attendee's calendar):
+  busy time ignores it, :meth:`~CalDAVCalendar.events` and :meth:`~CalDAVCalendar.find` skip
+  it, other clients show it struck through or hide it. Cancelling an event already cancelled
+  (under another key, or by a person) or gone returns None.
+* Tombstones and ``X-DIALOG-*`` change lines stay until someone deletes them: a tombstone is
+  safe to delete once no replay of its cancel can come (the conversation is over); a replay
+  after that answers None, and a replayed move ``EventNotFound``. A cancelled booking's key
+  books nothing again (``book`` returns the event as it was cancelled): a late replay of the
+  confirmation must not bring back a call the user called off.
 
 Times are stored in UTC and returned in the tenant's timezone. ``timeout`` bounds each public
 call as a whole: every HTTP request gets what is left of it. Every failure (network, HTTP status,
@@ -26,6 +55,7 @@ credentials; credentials are never logged by this module nor put in a message.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import threading
@@ -40,13 +70,17 @@ from caldav.collection import Calendar as DAVCalendar
 from caldav.davclient import DAVClient
 
 from dialog.calendar.base import Event, Interval, Schedule
-from dialog.errors import CalendarUnavailable, DialogError, InvalidInput, SlotTaken
+from dialog.errors import CalendarUnavailable, DialogError, EventNotFound, InvalidInput, SlotTaken
 
 KIND, LEAD = "X-DIALOG-KIND", "X-DIALOG-LEAD"
+MOVED, CANCELLED = "X-DIALOG-MOVED", "X-DIALOG-CANCELLED"  # one line per change applied, with its key
 BOOKING, BUSY = "booking", "busy"
 BUSY_CATEGORY = "DIALOG-BUSY"
 # Longer encodings (file-name limits are 255 bytes) keep a readable prefix and end in a hash.
 MAX_NAME = 120
+# Conditional writes per move or cancel: each 412 (the event changed since it was read) re-reads it.
+ATTEMPTS = 4
+_STAMP = "%Y%m%dT%H%M%SZ"
 _PRODID = "-//dialog//CalDAV calendar//EN"
 _ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 _MKCALENDAR = """<?xml version="1.0" encoding="utf-8"?>
@@ -145,7 +179,8 @@ class CalDAVCalendar:
         proposals for one slot, confirmed within that gap from two processes, can both land.
         CalDAV has no transaction over a collection, so that gap is left (milliseconds, and only
         for concurrent confirmations of distinct proposals). The same proposal cannot land twice:
-        its UID is the idempotency key and the server creates ``<key>.ics`` at most once.
+        its UID is the idempotency key and the server creates ``<key>.ics`` at most once. A key
+        whose booking was cancelled books nothing either: its tombstone is returned as it was.
         """
         _check_interval(start, end)
         with self._translating("book", tenant_id) as budget:
@@ -175,10 +210,83 @@ class CalDAVCalendar:
             raise _HTTPStatus(f"the event {key!r} exists (412) but cannot be read")
         raise SlotTaken("the slot overlaps busy time or another event", tenant_id=tenant_id)
 
+    def move(
+        self, tenant_id: str, event_id: str, *, start: dt.datetime, end: dt.datetime, idempotency_key: str
+    ) -> Event:
+        """Move the booking ``event_id`` to [start, end): the same resource, rewritten with ``If-Match``.
+
+        A replay of ``idempotency_key`` returns the event as that move left it and writes nothing.
+        Raises ``SlotTaken`` when [start, end) overlaps busy time or another event (the event
+        itself excluded) and ``EventNotFound`` when there is no such booking or it was cancelled.
+        As for :meth:`book`, the overlap check (a REPORT) and the write (a PUT) are two requests:
+        a booking or move of *another* event into the same time within that gap can land too.
+        ``If-Match`` guards the event itself only: a change to it between the read and the write
+        is never overwritten (the move re-reads it and checks again).
+        """
+        _check_interval(start, end)
+        with self._translating("move", tenant_id) as budget:
+            for attempt in range(ATTEMPTS + 1):  # one read more than writes: the last 412 may be our key
+                found = self._booking(tenant_id, budget, event_id)
+                if found is None:
+                    raise EventNotFound(f"no event {event_id!r}", tenant_id=tenant_id)
+                calendar, event, etag = found
+                done = self._change(event, tenant_id, idempotency_key)
+                if done is not None:
+                    return done
+                if _cancelled(event):
+                    raise EventNotFound(f"the event {event_id!r} was cancelled", tenant_id=tenant_id)
+                if attempt == ATTEMPTS:
+                    break
+                for component in self._search(tenant_id, budget, start, end):
+                    if str(component.get("UID", "")) != event_id and self._busy_span(component, tenant_id, start, end):
+                        raise SlotTaken("the new time overlaps busy time or another event", tenant_id=tenant_id)
+                moved = dataclasses.replace(
+                    self._event(event, tenant_id, event_id),
+                    start=self._local_time(start, tenant_id),
+                    end=self._local_time(end, tenant_id),
+                )
+                for name in ("DTSTART", "DTEND", "DURATION"):
+                    event.pop(name, None)
+                event.add("dtstart", _utc(start))
+                event.add("dtend", _utc(end))
+                _revise(event, MOVED, _record(start, end, idempotency_key))
+                if self._replace(tenant_id, budget, event_id, calendar, etag):
+                    return moved
+            raise _HTTPStatus(f"the event changed on the server during each of {ATTEMPTS} attempts (412)")
+
+    def cancel(self, tenant_id: str, event_id: str, *, idempotency_key: str) -> Event | None:
+        """Cancel the booking ``event_id`` (a ``STATUS:CANCELLED`` tombstone); the event as it was.
+
+        None when there is no such booking or it is already cancelled. A replay of
+        ``idempotency_key`` returns what the first call returned and writes nothing.
+        """
+        with self._translating("cancel", tenant_id) as budget:
+            for attempt in range(ATTEMPTS + 1):  # one read more than writes: the last 412 may be our key
+                found = self._booking(tenant_id, budget, event_id)
+                if found is None:
+                    return None
+                calendar, event, etag = found
+                done = self._change(event, tenant_id, idempotency_key)
+                if done is not None:
+                    return done
+                if _cancelled(event):
+                    return None
+                if attempt == ATTEMPTS:
+                    break
+                was = self._event(event, tenant_id, event_id)
+                for name in ("STATUS", "TRANSP"):
+                    event.pop(name, None)
+                event.add("status", "CANCELLED")
+                event.add("transp", "TRANSPARENT")
+                _revise(event, CANCELLED, _record(was.start, was.end, idempotency_key))
+                if self._replace(tenant_id, budget, event_id, calendar, etag):
+                    return was
+            raise _HTTPStatus(f"the event changed on the server during each of {ATTEMPTS} attempts (412)")
+
     def find(self, tenant_id: str, idempotency_key: str) -> Event | None:
         with self._translating("find", tenant_id) as budget:
             found = self._get(tenant_id, budget, idempotency_key)
-            return None if found is None else self._event(found, tenant_id, idempotency_key)
+            return None if found is None or _cancelled(found) else self._event(found, tenant_id, idempotency_key)
 
     def events(self, tenant_id: str) -> list[Event]:
         """The bookings (not the busy time, nor other events) of the tenant, ordered by start."""
@@ -186,7 +294,7 @@ class CalDAVCalendar:
             found = [
                 self._event(c, tenant_id, str(c["UID"]))
                 for c in self._search(tenant_id, budget)
-                if str(c.get(KIND, "")) == BOOKING
+                if str(c.get(KIND, "")) == BOOKING and not _cancelled(c)
             ]
             return sorted(found, key=lambda e: (e.start, e.id))
 
@@ -277,16 +385,51 @@ class CalDAVCalendar:
         return True
 
     def _get(self, tenant_id: str, budget: _Budget, uid: str) -> icalendar.Component | None:
+        fetched = self._fetch(tenant_id, budget, uid)
+        if fetched is None:
+            return None
+        events = fetched[0].walk("VEVENT")
+        if not events:
+            raise _HTTPStatus("the event's resource holds no VEVENT")
+        return events[0]
+
+    def _fetch(self, tenant_id: str, budget: _Budget, uid: str) -> tuple[icalendar.Calendar, str | None] | None:
+        """The resource ``<uid>.ics`` parsed, and its ETag; None when there is none."""
         url = self._collection(tenant_id, budget) + _resource(uid)
         response = self._request(budget, "GET", url)
         if response.status == 404:
             return None
         if response.status != 200:
             raise _HTTPStatus(f"GET of the event answered {response.status}")
-        events = icalendar.Calendar.from_ical(response.raw).walk("VEVENT")
-        if not events:
-            raise _HTTPStatus("the event's resource holds no VEVENT")
-        return events[0]
+        etag = response.headers.get("ETag")
+        return icalendar.Calendar.from_ical(response.raw), (str(etag) if etag else None)
+
+    def _booking(
+        self, tenant_id: str, budget: _Budget, event_id: str
+    ) -> tuple[icalendar.Calendar, icalendar.Component, str] | None:
+        """The booking ``event_id`` (cancelled or not): its resource, its VEVENT (inside the
+        resource, to edit in place) and its ETag; None when there is no such booking."""
+        fetched = self._fetch(tenant_id, budget, event_id)
+        if fetched is None:
+            return None
+        calendar, etag = fetched
+        event = next((e for e in calendar.walk("VEVENT") if str(e.get("UID", "")) == event_id), None)
+        if event is None or str(event.get(KIND, "")) != BOOKING:
+            return None  # another client's event or busy time under that name: not a booking
+        if etag is None:
+            raise _HTTPStatus("GET of the event answered without an ETag: it cannot be changed safely")
+        return calendar, event, etag
+
+    def _replace(self, tenant_id: str, budget: _Budget, uid: str, calendar: icalendar.Calendar, etag: str) -> bool:
+        """PUT ``<uid>.ics`` if it is still the version ``etag``; False when it is not (412)."""
+        url = self._collection(tenant_id, budget) + _resource(uid)
+        body = bytes(calendar.to_ical()).decode()
+        status = self._request(budget, "PUT", url, body, **_ICS, **{"If-Match": etag}).status
+        if status in (404, 412):  # changed or deleted since it was read
+            return False
+        if status not in (200, 201, 204):
+            raise _HTTPStatus(f"PUT of the event answered {status}")
+        return True
 
     @contextlib.contextmanager
     def _translating(self, what: str, tenant_id: str) -> Iterator[_Budget]:
@@ -313,6 +456,25 @@ class CalDAVCalendar:
         start, end = _span(component, self.schedule(tenant_id).tz)
         lead = str(component.get(LEAD) or str(component.get("SUMMARY", "")).removeprefix("Call with "))
         return Event(str(component.get("UID", key)), start, end, lead, key)
+
+    def _change(self, component: icalendar.Component, tenant_id: str, key: str) -> Event | None:
+        """The result of the move or cancel recorded under ``key`` in the event, if there is one."""
+        token = _key_token(key)
+        for name in (MOVED, CANCELLED):
+            for line in _lines(component, name):
+                span, _, recorded = line.partition(" ")
+                if recorded != token:
+                    continue
+                try:
+                    start, end = (dt.datetime.strptime(t, _STAMP).replace(tzinfo=dt.UTC) for t in span.split("/", 1))
+                except ValueError as exc:
+                    raise _HTTPStatus(f"the event's {name} line for the key does not parse") from exc
+                return dataclasses.replace(
+                    self._event(component, tenant_id, str(component.get("UID", ""))),
+                    start=self._local_time(start, tenant_id),
+                    end=self._local_time(end, tenant_id),
+                )
+        return None
 
     def _busy_span(
         self, component: icalendar.Component, tenant_id: str, start: dt.datetime, end: dt.datetime
@@ -344,6 +506,43 @@ def _aware(value: dt.date | dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     if not isinstance(value, dt.datetime):
         return dt.datetime.combine(value, dt.time(), tzinfo=tz)
     return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+
+
+def _cancelled(component: icalendar.Component) -> bool:
+    return str(component.get("STATUS", "")).upper() == "CANCELLED"
+
+
+def _lines(component: icalendar.Component, name: str) -> list[str]:
+    """The values of property ``name``, however many times it occurs."""
+    value = component.get(name)
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _key_token(key: str) -> str:
+    """``key`` as one token of plain characters: percent-encoded, so no escaping can alter it."""
+    return urllib.parse.quote(key, safe="", errors="surrogatepass")
+
+
+def _record(start: dt.datetime, end: dt.datetime, key: str) -> str:
+    """A change line: the interval it left (UTC) and its key."""
+    return f"{_utc(start):{_STAMP}}/{_utc(end):{_STAMP}} {_key_token(key)}"
+
+
+def _revise(event: icalendar.Component, name: str, record: str) -> None:
+    """Record a change in ``event``: the change line, SEQUENCE + 1, DTSTAMP and LAST-MODIFIED now."""
+    try:
+        sequence = int(str(event.get("SEQUENCE", 0)))
+    except ValueError:
+        sequence = 0
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for prop in ("SEQUENCE", "DTSTAMP", "LAST-MODIFIED"):
+        event.pop(prop, None)
+    event.add("sequence", sequence + 1)
+    event.add("dtstamp", now)
+    event.add("last-modified", now)
+    event.add(name, record)
 
 
 def _ics(uid: str, start: dt.datetime, end: dt.datetime, kind: str, *, summary: str, lead: str | None = None) -> str:

@@ -25,6 +25,7 @@ from dialog.calendar.slots import find_slot
 from dialog.errors import CalendarUnavailable, CorruptState, DialogError, InvalidInput
 from dialog.flow import (
     Book,
+    Cancel,
     Checkpoint,
     Done,
     Ended,
@@ -34,6 +35,7 @@ from dialog.flow import (
     GetSchedule,
     Load,
     Message,
+    Move,
     Pause,
     Reach,
     Replayed,
@@ -126,7 +128,8 @@ class _Base:
         heard: dict[bool, Understanding] = {}  # understood once per "is something pending"
 
         def decide(ctx: turn.Context) -> turn.Decision:
-            pending = ctx.record.state in _PENDING
+            # A booked call can still be moved or cancelled: its words are read as answers too.
+            pending = ctx.record.state in _PENDING or ctx.record.booked is not None
             if pending not in heard:
                 heard[pending] = understand(said, pending=pending)
             return turn.decide(ctx, heard[pending])
@@ -161,6 +164,7 @@ class _Base:
                 channel=reply.channel.value,
                 proposal=(p.lead, _epoch(p.start), _epoch(p.end)) if p else None,
                 event=(e.id, _epoch(e.start), _epoch(e.end), e.lead, e.idempotency_key) if e else None,
+                kind=p.kind if p else "book",
             )
         )
 
@@ -173,7 +177,7 @@ class _Base:
             state=r.state,
             outcome=Outcome(r.outcome),
             text=r.text,
-            proposal=Proposal(p[0], _local(p[1], schedule), _local(p[2], schedule)) if p else None,
+            proposal=Proposal(p[0], _local(p[1], schedule), _local(p[2], schedule), r.kind) if p else None,
             event=Event(e[0], _local(e[1], schedule), _local(e[2], schedule), e[3], e[4]) if e else None,
             version=r.version,
             channel=Channel(r.channel),
@@ -185,6 +189,14 @@ class _Base:
         keys = request.keys  # type: ignore[union-attr]
         if isinstance(request, Find):
             return lambda: self.calendar.find(keys.tenant_id, request.key)
+        if isinstance(request, Move):
+            c = request.change
+            return lambda: self.calendar.move(
+                keys.tenant_id, c.event_id, start=_utc(c.start), end=_utc(c.end), idempotency_key=c.key
+            )
+        if isinstance(request, Cancel):
+            gone = request.change
+            return lambda: self.calendar.cancel(keys.tenant_id, gone.event_id, idempotency_key=gone.key)
         if isinstance(request, Book):
             b = request.booking
             return lambda: self.calendar.book(
@@ -257,7 +269,7 @@ class _Base:
             outcome=step.outcome,
             text=replies.render(said),
             proposal=proposal,
-            event=event,
+            event=None if step.outcome is Outcome.CALL_CANCELLED else event,  # the text names what was removed
             version=done.version,
             channel=channel,
         )
@@ -618,14 +630,11 @@ def _proposal(record: Record, schedule: Schedule) -> Proposal | None:
     p = record.proposal
     if p is None or record.state is not State.AWAITING_CONFIRMATION:
         return None
-    return Proposal(lead=p.lead, start=_local(p.start, schedule), end=_local(p.end, schedule))
+    return Proposal(lead=p.lead, start=_local(p.start, schedule), end=_local(p.end, schedule), kind=p.kind)
 
 
 def _event(record: Record, schedule: Schedule) -> Event | None:
-    b = record.booking
-    if b is None or b.event_id is None:
-        return None
-    return Event(b.event_id, _local(b.start, schedule), _local(b.end, schedule), b.lead, b.key)
+    return turn.as_event(record.booking, schedule)
 
 
 def _epoch(value: dt.datetime) -> int:

@@ -18,10 +18,11 @@ import msgspec
 
 from dialog import turn
 from dialog.calendar.base import Event, Schedule
-from dialog.errors import SlotTaken, StoreUnavailable
+from dialog.errors import EventNotFound, SlotTaken, StoreUnavailable
+from dialog.machine import Trigger
 from dialog.results import Outcome
 from dialog.store.keys import ConversationKeys
-from dialog.store.record import Booking, Record, StoredReply
+from dialog.store.record import Booking, Change, Record, StoredReply
 from dialog.store.redis_store import Commit, Receipt, Stored
 
 # Concurrent turns on one conversation are retried inside the turn, never surfaced. The first
@@ -70,6 +71,22 @@ class Book:
 
 
 @dataclass(frozen=True, slots=True)
+class Move:
+    """Move the booked call as ``change`` says (idempotent by its key)."""
+
+    keys: ConversationKeys
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """Remove the booked call (idempotent by the change's key)."""
+
+    keys: ConversationKeys
+    change: Change
+
+
+@dataclass(frozen=True, slots=True)
 class Find:
     """The event the calendar holds under an idempotency key, or None."""
 
@@ -93,7 +110,7 @@ class Pause:
     attempt: int
 
 
-Request = GetSchedule | Load | Write | Book | Find | FindSlot | Reach | Pause
+Request = GetSchedule | Load | Write | Book | Move | Cancel | Find | FindSlot | Reach | Pause
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +164,7 @@ class Turns:
         for attempt in range(MAX_ATTEMPTS):
             if stored.replay is not None:
                 return Replayed(stored.replay, schedule)
-            if stored.record is not None and stored.record.pending_booking is not None:
+            if stored.record is not None and stored.record.outstanding:
                 stored, settled = yield from self._settle(keys, schedule, stored, message)
                 if settled is not None:
                     return settled
@@ -176,7 +193,7 @@ class Turns:
     def recover(self, keys: ConversationKeys) -> Generator[Request, Any, Done | None]:
         """Settle the conversation's outstanding confirmation, if it has one."""
         stored: Stored = yield Load(keys, fresh=True)
-        if stored.record is None or stored.record.pending_booking is None:
+        if stored.record is None or not stored.record.outstanding:
             return None
         schedule: Schedule = yield GetSchedule(keys)
         stored, done = yield from self._settle(keys, schedule, stored, None)
@@ -204,9 +221,9 @@ class Turns:
                 return Replayed(fresh.replay, schedule)
             stored = fresh
         record = stored.record or turn.fresh_record()
-        booked = record.booking is not None and record.booking.event_id is not None
-        outcome = Outcome.ALREADY_BOOKED if booked else _last_outcome(record)
-        return Done(turn.Step(record, outcome), stored.version, schedule)
+        booking = record.last is not None and record.last.trigger is Trigger.CONFIRM
+        outcome = Outcome.ALREADY_BOOKED if booking and record.booked else _last_outcome(record)
+        return Done(turn.Step(record, outcome, event=turn.as_event(record.booked, schedule)), stored.version, schedule)
 
     def _settle(
         self, keys: ConversationKeys, schedule: Schedule, stored: Stored, message: Message | None
@@ -218,12 +235,17 @@ class Turns:
         Returns the record as it now stands, and how the turn ended when this flow committed it.
         """
         ctx = self._context(keys, schedule, stored)
-        booking = ctx.record.pending_booking
-        assert booking is not None
-        step = yield from self._book(keys, ctx, booking)
+        change, booking = ctx.record.change, ctx.record.pending_booking
+        if change is not None:
+            step = yield from self._change(keys, ctx, change)
+            confirming = Message(change.message_id, change.channel)
+        else:
+            assert booking is not None
+            step = yield from self._book(keys, ctx, booking)
+            confirming = Message(booking.message_id, booking.channel)
         yield Reach(Checkpoint.CALENDAR_CALLED)
         done = Done(step, stored.version + 1, schedule)
-        receipts = self._receipts(keys, [Message(booking.message_id, booking.channel), message], done)
+        receipts = self._receipts(keys, [confirming, message], done)
         commit: Commit = yield Write(keys, stored, step.record, message.id if message else None, receipts)
         if not commit.ok:
             return commit.stored, None
@@ -241,6 +263,26 @@ class Turns:
         except SlotTaken:
             return (yield from self._resolve(keys, turn.settle_taken(ctx)))
         return turn.settle_booked(ctx, event)
+
+    def _change(self, keys: ConversationKeys, ctx: turn.Context, change: Change) -> Generator[Request, Any, turn.Step]:
+        """Move or remove the booked call; a move whose new time has begun is ``slot_taken``."""
+        if change.kind == "cancel":
+            yield Cancel(keys, change)
+            return turn.settle_called_off(ctx)
+        if change.start <= ctx.now.timestamp():
+            booked = ctx.record.booked
+            assert booked is not None
+            found: Event | None = yield Find(keys, booked.key)
+            if found is not None and int(found.start.timestamp()) == change.start:
+                return turn.settle_moved(ctx, found)  # moved before a crash, committed only now
+            return (yield from self._resolve(keys, turn.settle_move_taken(ctx)))
+        try:
+            event: Event = yield Move(keys, change)
+        except SlotTaken:
+            return (yield from self._resolve(keys, turn.settle_move_taken(ctx)))
+        except EventNotFound:
+            return turn.settle_gone(ctx)
+        return turn.settle_moved(ctx, event)
 
     def _receipts(self, keys: ConversationKeys, messages: list[Message | None], done: Done) -> tuple[Receipt, ...]:
         seen: dict[str, Receipt] = {}
@@ -268,10 +310,14 @@ class Turns:
 
 def _confirmed_by(record: Record, message: Message) -> Record:
     """The recorded confirmation remembers the message that made it (its reply is filed on settling)."""
+    if record.change is not None:
+        change = msgspec.structs.replace(record.change, message_id=message.id, channel=message.channel)
+        return msgspec.structs.replace(record, change=change)
     booking = record.booking
     assert booking is not None
     confirmed = msgspec.structs.replace(booking, message_id=message.id, channel=message.channel)
     return msgspec.structs.replace(record, booking=confirmed)
+
 
 
 def _last_outcome(record: Record) -> Outcome:

@@ -31,6 +31,11 @@ class Trigger(enum.StrEnum):
     CANCEL = "cancel"
     REPROMPT = "reprompt"
     ACKNOWLEDGE = "acknowledge"
+    PROPOSE_MOVE = "propose_move"
+    PROPOSE_CANCEL = "propose_cancel"
+    MOVE = "move"
+    CALL_OFF = "call_off"
+    KEEP = "keep"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,12 @@ TRANSITIONS: tuple[TransitionSpec, ...] = (
     TransitionSpec(Trigger.CANCEL, _PENDING, _S.DONE, '"no" / "cancel"'),
     TransitionSpec(Trigger.REPROMPT, _ANY, "=", '"not yet" / unclear: ask again'),
     TransitionSpec(Trigger.ACKNOWLEDGE, _NOTHING_PENDING, "=", '"yes" with nothing pending'),
+    # Changing a booked call: proposed from done, confirmed or refused like a booking proposal.
+    TransitionSpec(Trigger.PROPOSE_MOVE, (_S.DONE,), _S.AWAITING_CONFIRMATION, 'booked: "move the call to 3pm"'),
+    TransitionSpec(Trigger.PROPOSE_CANCEL, (_S.DONE,), _S.AWAITING_CONFIRMATION, 'booked: "cancel the call"'),
+    TransitionSpec(Trigger.MOVE, (_S.AWAITING_CONFIRMATION,), _S.DONE, '"yes" to a move (moves once)'),
+    TransitionSpec(Trigger.CALL_OFF, (_S.AWAITING_CONFIRMATION,), _S.DONE, '"yes" to a cancellation (removes once)'),
+    TransitionSpec(Trigger.KEEP, _PENDING, _S.DONE, '"no" to a move or cancellation: the call stands'),
 )
 
 # One Machine for the whole process (a new Machine costs 60-110 us; firing a trigger on a small

@@ -59,17 +59,51 @@ class _Words:
     def call(lead: str | None) -> str:
         return f"a call with {lead}" if lead else "a call"
 
+    @staticmethod
+    def your_call(lead: str | None) -> str:
+        return f"your call with {lead}" if lead else "your call"
+
 
 def _proposed(s: Said, w: _Words) -> str:
     p = _need(s.proposal)
     lead_in = f"{w.when(s.requested)} isn't free. " if s.requested else ""
-    return f"{lead_in}Shall I book {w.call(p.lead)} on {w.when(p.start)}?"
+    return f"{lead_in}{_question(s, w, p)}"
 
 
 def _rescheduled(s: Said, w: _Words) -> str:
     p = _need(s.proposal)
     lead_in = f"{w.when(s.requested)} isn't free. " if s.requested else ""
+    if p.kind == "move":
+        return f"{lead_in}How about {w.when(p.start)} instead? {_question(s, w, p)}"
     return f"{lead_in}How about {w.when(p.start)} instead? Shall I book {w.call(p.lead)} then?"
+
+
+def _question(s: Said, w: _Words, p: Proposal) -> str:
+    """What a proposal asks: to book a call, or to move or cancel the booked one."""
+    if p.kind == "move":
+        was = f" from {w.when(s.event.start)}" if s.event is not None else ""
+        return f"Shall I move {w.your_call(p.lead)}{was} to {w.when(p.start)}?"
+    if p.kind == "cancel":
+        return f"Shall I cancel {w.your_call(p.lead)} on {w.when(p.start)}?"
+    return f"Shall I book {w.call(p.lead)} on {w.when(p.start)}?"
+
+
+def _moved(s: Said, w: _Words) -> str:
+    e = _need(s.event)
+    return f"Moved: {w.your_call(e.lead)} is now on {w.when(e.start)}."
+
+
+def _call_cancelled(s: Said, w: _Words) -> str:
+    e = s.event
+    what = f"{w.your_call(e.lead)} on {w.when(e.start)}" if e is not None else "your call"
+    return f"Cancelled: {what} is no longer in the calendar."
+
+
+def _kept(s: Said, w: _Words) -> str:
+    e = s.event
+    if e is None:
+        return "Okay, nothing was changed."
+    return f"Okay, nothing was changed: {w.your_call(e.lead)} stays on {w.when(e.start)}."
 
 
 def _booked(s: Said, w: _Words) -> str:
@@ -91,10 +125,9 @@ def _cancelled(s: Said, w: _Words) -> str:
 def _reprompted(s: Said, w: _Words) -> str:
     if s.state is State.AWAITING_CONFIRMATION and s.proposal is not None:
         p = s.proposal
-        return (
-            f"Shall I book {w.call(p.lead)} on {w.when(p.start)}? "
-            "Say yes to book it, no to cancel, or name another time."
-        )
+        if p.kind != "book":
+            return f"{_question(s, w, p)} Say yes to do it, or no to keep the call as it is."
+        return f"{_question(s, w, p)} Say yes to book it, no to cancel, or name another time."
     if s.state is State.RESCHEDULING:
         return "Which day or time would suit you instead? Or say cancel."
     return HELP
@@ -136,6 +169,9 @@ _RENDERERS = {
     Outcome.EXPIRED: _expired,
     Outcome.SLOT_TAKEN: _slot_taken,
     Outcome.NO_FREE_SLOT: _no_free_slot,
+    Outcome.MOVED: _moved,
+    Outcome.CALL_CANCELLED: _call_cancelled,
+    Outcome.KEPT: _kept,
 }
 
 

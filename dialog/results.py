@@ -23,6 +23,9 @@ class Outcome(enum.StrEnum):
     EXPIRED = "expired"
     SLOT_TAKEN = "slot_taken"
     NO_FREE_SLOT = "no_free_slot"
+    MOVED = "moved"  # the booked call moved (same event id)
+    CALL_CANCELLED = "call_cancelled"  # the booked call was removed from the calendar
+    KEPT = "kept"  # a move or cancellation was refused: the booked call stands
 
 
 class Channel(enum.StrEnum):
@@ -32,11 +35,15 @@ class Channel(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
-    """A call offered for confirmation; times are aware, in the tenant's timezone."""
+    """A call offered for confirmation; times are aware, in the tenant's timezone.
+
+    ``kind``: "book" a new call; "move" the booked call (``reply.event``) to ``start``; "cancel" it.
+    """
 
     lead: str
     start: dt.datetime
     end: dt.datetime
+    kind: str = "book"
 
 
 @dataclass(frozen=True, slots=True)

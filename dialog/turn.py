@@ -21,6 +21,7 @@ from dialog.store.keys import ConversationKeys
 from dialog.store.record import (
     SCHEMA_VERSION,
     Booking,
+    Change,
     ExpiredMarker,
     LastTransition,
     Record,
@@ -108,6 +109,39 @@ def settle_booked(ctx: Context, event: Event) -> Step:
     return Step(record, Outcome.BOOKED, event=event)
 
 
+def settle_moved(ctx: Context, event: Event) -> Step:
+    """The calendar holds the booked call at its new time: the conversation is done again."""
+    booked, change = ctx.record.booked, ctx.record.change
+    assert booked is not None and change is not None
+    moved = msgspec.structs.replace(booked, start=change.start, end=change.end)
+    record = _advance(ctx, (Trigger.MOVE,), Outcome.MOVED, proposal=None, request=None, booking=moved, change=None)
+    return Step(record, Outcome.MOVED, event=event)
+
+
+def settle_called_off(ctx: Context) -> Step:
+    """The calendar no longer holds the booked call: the conversation is done, with nothing booked."""
+    record = _advance(
+        ctx, (Trigger.CALL_OFF,), Outcome.CALL_CANCELLED, proposal=None, request=None, booking=None, change=None
+    )
+    return Step(record, Outcome.CALL_CANCELLED, event=_as_event(ctx, ctx.record.booked))
+
+
+def settle_gone(ctx: Context) -> Step:
+    """The call to move is no longer in the calendar (removed there): nothing is booked any more."""
+    record = _advance(
+        ctx, (Trigger.KEEP,), Outcome.NOTHING_PENDING, proposal=None, request=None, booking=None, change=None
+    )
+    return Step(record, Outcome.NOTHING_PENDING)
+
+
+def settle_move_taken(ctx: Context) -> SlotNeeded:
+    """The new time was taken before the move: offer moving to the first free slot after it."""
+    change, booked = ctx.record.change, ctx.record.booked
+    assert change is not None and booked is not None
+    cleared = msgspec.structs.replace(ctx.record, change=None)
+    return _taken(Context(ctx.keys, ctx.now, ctx.schedule, cleared), booked.lead, change.start, "move")
+
+
 def settle_taken(ctx: Context) -> SlotNeeded:
     """The slot was taken before the booking: offer the first free slot after it instead."""
     booking = ctx.record.booking
@@ -115,15 +149,16 @@ def settle_taken(ctx: Context) -> SlotNeeded:
     return _taken(ctx, booking.lead, booking.start)
 
 
-def _taken(ctx: Context, lead: str, epoch: int) -> SlotNeeded:
+def _taken(ctx: Context, lead: str, epoch: int, kind: str = "book") -> SlotNeeded:
     start = _local(ctx, epoch)
 
     def build(slot: dt.datetime | None) -> Step:
-        cleared = msgspec.structs.replace(ctx.record, booking=None)
+        # a booking proposal drops its recorded confirmation; a move keeps the booked call
+        cleared = ctx.record if kind == "move" else msgspec.structs.replace(ctx.record, booking=None)
         inner = Context(ctx.keys, ctx.now, ctx.schedule, cleared)
         if slot is None:
-            return _no_slot(inner, lead, start, Outcome.SLOT_TAKEN)
-        return _offer(inner, (Trigger.SLOT_TAKEN,), Outcome.SLOT_TAKEN, lead, slot, start)
+            return _no_slot(inner, lead, start, Outcome.SLOT_TAKEN, kind)
+        return _offer(inner, (Trigger.SLOT_TAKEN,), Outcome.SLOT_TAKEN, lead, slot, start, kind)
 
     return SlotNeeded(SlotQuery(start, strictly_after=True), build)
 
@@ -134,7 +169,9 @@ def idempotency_key(keys: ConversationKeys, proposal: StoredProposal) -> str:
     The parts are hashed as a JSON array, an injective encoding: no characters in the ids or
     the lead can make two different proposals share a key (joining with a separator could).
     """
-    parts = (keys.tenant_id, keys.conversation_id, proposal.seq, proposal.start, proposal.lead)
+    parts: tuple[object, ...] = (keys.tenant_id, keys.conversation_id, proposal.seq, proposal.start, proposal.lead)
+    if proposal.kind != "book":  # a move or cancellation of the booked call: a key of its own
+        parts = (*parts, proposal.kind)
     return hashlib.sha256(_KEY_ENCODER.encode(parts)).hexdigest()[:32]
 
 
@@ -144,27 +181,37 @@ def idempotency_key(keys: ConversationKeys, proposal: StoredProposal) -> str:
 def _nothing_pending(ctx: Context, u: Understanding) -> Decision:
     if u.intent is Intent.SCHEDULE:
         return _new_request(ctx, u)
+    booked = ctx.record.booked
+    if booked is not None and ctx.record.state is State.DONE:
+        if u.intent is Intent.RESCHEDULE:
+            anchor = _local(ctx, booked.start)
+            return _move(ctx, booked.lead, anchor, u.when, "move", (Trigger.PROPOSE_MOVE,), Outcome.PROPOSED)
+        if u.intent is Intent.REFUSE and u.cancels:
+            return _propose_cancel(ctx, booked)
     if ctx.marker is not None:  # whatever they answer, the proposal they answer is gone
         record = _advance(ctx, (Trigger.ACKNOWLEDGE,), Outcome.EXPIRED)
         return Step(record, Outcome.EXPIRED, expired=ctx.marker)
     if u.intent in (Intent.HESITATE, Intent.UNCLEAR):
         return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
-    booked = ctx.record.booking is not None and u.intent is Intent.CONFIRM
-    return _stay(ctx, Trigger.ACKNOWLEDGE, Outcome.ALREADY_BOOKED if booked else Outcome.NOTHING_PENDING)
+    already = ctx.record.booking is not None and u.intent is Intent.CONFIRM
+    return _stay(ctx, Trigger.ACKNOWLEDGE, Outcome.ALREADY_BOOKED if already else Outcome.NOTHING_PENDING)
 
 
 def _while_awaiting(ctx: Context, u: Understanding) -> Decision:
     proposal = ctx.record.proposal
     assert proposal is not None
     anchor = _local(ctx, proposal.start)
-    if u.intent is Intent.CONFIRM:
-        return _confirm(ctx, proposal)
+    changing = proposal.kind != "book"
+    # "cancel the call" answers "shall I cancel your call?" with a yes
+    confirms = u.intent is Intent.CONFIRM or (proposal.kind == "cancel" and u.cancels)
+    if confirms:
+        return _confirm_change(ctx, proposal) if changing else _confirm(ctx, proposal)
     if u.intent is Intent.REFUSE:
-        return _cancel(ctx)
+        return _keep(ctx) if changing else _cancel(ctx)
     if u.intent is Intent.SCHEDULE and u.lead:
         return _new_request(ctx, u)
     if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE):
-        return _move(ctx, proposal.lead, anchor, u.when)
+        return _move(ctx, proposal.lead, anchor, u.when, "move" if changing else "book")
     return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
 
 
@@ -174,12 +221,13 @@ def _while_rescheduling(ctx: Context, u: Understanding) -> Decision:
     if u.intent is Intent.SCHEDULE and u.lead and u.lead != request.lead:
         return _new_request(ctx, u)
     if u.intent is Intent.REFUSE:
-        return _cancel(ctx)
+        return _keep(ctx) if request.kind == "move" else _cancel(ctx)
     if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE) and u.when is not None:
         requested = _when(ctx, u.when, anchor=_local(ctx, request.anchor))
         if requested is None:
             return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
-        return _request_slot(ctx, request.lead, SlotQuery(requested), requested, (Trigger.OFFER,), Outcome.RESCHEDULED)
+        query = SlotQuery(requested)
+        return _request_slot(ctx, request.lead, query, requested, (Trigger.OFFER,), Outcome.RESCHEDULED, request.kind)
     return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
 
 
@@ -197,20 +245,52 @@ def _confirm(ctx: Context, proposal: StoredProposal) -> Decision:
     return Step(record, Outcome.BOOKED, books=True)
 
 
+def _confirm_change(ctx: Context, proposal: StoredProposal) -> Decision:
+    """A "yes" to moving or cancelling the booked call: recorded first (outbox), like a booking."""
+    booked = ctx.record.booked
+    assert booked is not None and booked.event_id is not None
+    if proposal.kind == "move" and proposal.start < ctx.now.timestamp():
+        return _taken(ctx, proposal.lead, proposal.start, "move")
+    key = idempotency_key(ctx.keys, proposal)
+    change = Change(proposal.kind, key, booked.event_id, proposal.start, proposal.end)
+    record = msgspec.structs.replace(ctx.record, change=change, updated=_stamp(ctx))
+    return Step(record, Outcome.MOVED if proposal.kind == "move" else Outcome.CALL_CANCELLED, books=True)
+
+
 def _cancel(ctx: Context) -> Step:
     record = _advance(ctx, (Trigger.CANCEL,), Outcome.CANCELLED, proposal=None, request=None)
     return Step(record, Outcome.CANCELLED)
 
 
-def _move(ctx: Context, lead: str, anchor: dt.datetime, when: When | None) -> Decision:
-    triggers = (Trigger.RESCHEDULE, Trigger.OFFER)
+def _keep(ctx: Context) -> Step:
+    """A refused move or cancellation: the booked call stands."""
+    record = _advance(ctx, (Trigger.KEEP,), Outcome.KEPT, proposal=None, request=None)
+    return Step(record, Outcome.KEPT, event=_as_event(ctx, ctx.record.booked))
+
+
+def _propose_cancel(ctx: Context, booked: Booking) -> Step:
+    seq = ctx.record.seq + 1
+    proposal = StoredProposal(booked.lead, booked.start, booked.end, seq, kind="cancel")
+    record = _advance(ctx, (Trigger.PROPOSE_CANCEL,), Outcome.PROPOSED, proposal=proposal, request=None, seq=seq)
+    return Step(record, Outcome.PROPOSED)
+
+
+def _move(
+    ctx: Context,
+    lead: str,
+    anchor: dt.datetime,
+    when: When | None,
+    kind: str = "book",
+    triggers: tuple[Trigger, ...] = (Trigger.RESCHEDULE, Trigger.OFFER),
+    outcome: Outcome = Outcome.RESCHEDULED,
+) -> Decision:
     if when is None:  # "can we move it?": the next free slot strictly after the proposal
         query = SlotQuery(anchor, strictly_after=True)
-        return _request_slot(ctx, lead, query, None, triggers, Outcome.RESCHEDULED)
+        return _request_slot(ctx, lead, query, None, triggers, outcome, kind)
     requested = _when(ctx, when, anchor=anchor)
     if requested is None:
         return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
-    return _request_slot(ctx, lead, SlotQuery(requested), requested, triggers, Outcome.RESCHEDULED)
+    return _request_slot(ctx, lead, SlotQuery(requested), requested, triggers, outcome, kind)
 
 
 def _new_request(ctx: Context, u: Understanding) -> Decision:
@@ -230,11 +310,12 @@ def _request_slot(
     requested: dt.datetime | None,
     triggers: tuple[Trigger, ...] = (Trigger.PROPOSE,),
     outcome: Outcome = Outcome.PROPOSED,
+    kind: str = "book",
 ) -> SlotNeeded:
     def build(slot: dt.datetime | None) -> Step:
         if slot is None:
-            return _no_slot(ctx, lead, query.at_or_after, Outcome.NO_FREE_SLOT)
-        return _offer(ctx, triggers, outcome, lead, slot, requested)
+            return _no_slot(ctx, lead, query.at_or_after, Outcome.NO_FREE_SLOT, kind)
+        return _offer(ctx, triggers, outcome, lead, slot, requested, kind)
 
     return SlotNeeded(query, build)
 
@@ -246,19 +327,39 @@ def _offer(
     lead: str,
     slot: dt.datetime,
     requested: dt.datetime | None,
+    kind: str = "book",
 ) -> Step:
     seq = ctx.record.seq + 1
     end = slot + ctx.schedule.slot
-    proposal = StoredProposal(lead=lead, start=_epoch(slot), end=_epoch(end), seq=seq)
-    record = _advance(ctx, triggers, outcome, proposal=proposal, request=None, booking=None, seq=seq)
+    proposal = StoredProposal(lead=lead, start=_epoch(slot), end=_epoch(end), seq=seq, kind=kind)
+    # A new booking proposal forgets an earlier booking; a move keeps the call it moves.
+    booking = ctx.record.booking if kind == "move" else None
+    record = _advance(ctx, triggers, outcome, proposal=proposal, request=None, booking=booking, seq=seq)
     differs = requested is not None and requested != slot
-    return Step(record, outcome, requested=requested if differs else None)
+    return Step(record, outcome, requested=requested if differs else None, event=_moving(ctx, kind))
 
 
-def _no_slot(ctx: Context, lead: str, anchor: dt.datetime, outcome: Outcome) -> Step:
-    request = Request(lead=lead, anchor=_epoch(anchor))
-    record = _advance(ctx, (Trigger.NO_SLOT,), outcome, proposal=None, request=request, booking=None)
-    return Step(record, outcome, requested=anchor)
+def _no_slot(ctx: Context, lead: str, anchor: dt.datetime, outcome: Outcome, kind: str = "book") -> Step:
+    request = Request(lead=lead, anchor=_epoch(anchor), kind=kind)
+    booking = ctx.record.booking if kind == "move" else None
+    record = _advance(ctx, (Trigger.NO_SLOT,), outcome, proposal=None, request=request, booking=booking)
+    return Step(record, outcome, requested=anchor, event=_moving(ctx, kind))
+
+
+def _moving(ctx: Context, kind: str) -> Event | None:
+    return _as_event(ctx, ctx.record.booked) if kind == "move" else None
+
+
+def _as_event(ctx: Context, booking: Booking | None) -> Event | None:
+    return as_event(booking, ctx.schedule)
+
+
+def as_event(booking: Booking | None, schedule: Schedule) -> Event | None:
+    """The booked call as the calendar holds it (a reply's ``event``), in the tenant's timezone."""
+    if booking is None or booking.event_id is None:
+        return None
+    start, end = (dt.datetime.fromtimestamp(t, schedule.tz) for t in (booking.start, booking.end))
+    return Event(booking.event_id, start, end, booking.lead, booking.key)
 
 
 def _stay(ctx: Context, trigger: Trigger, outcome: Outcome) -> Step:

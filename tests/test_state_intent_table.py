@@ -26,6 +26,7 @@ UTTERANCES = {
     "move_to_time": "3pm instead",
     "schedule": "schedule a call with Fox Mulder tomorrow at 11am",
     "unclear": "what's the weather in Paris",
+    "cancel_call": "cancel the call",
 }
 
 
@@ -52,6 +53,16 @@ def _booked(engine: Engine, calendar: InMemoryCalendar, client: redis.Redis) -> 
     engine.handle("t", "yes")
 
 
+def _move_proposed(engine: Engine, calendar: InMemoryCalendar, client: redis.Redis) -> None:
+    _booked(engine, calendar, client)
+    engine.handle("t", "can we move the call to 2pm?")
+
+
+def _cancel_proposed(engine: Engine, calendar: InMemoryCalendar, client: redis.Redis) -> None:
+    _booked(engine, calendar, client)
+    engine.handle("t", "please call it off")
+
+
 def _cancelled(engine: Engine, calendar: InMemoryCalendar, client: redis.Redis) -> None:
     _propose(engine)
     engine.handle("t", "no")
@@ -67,6 +78,8 @@ SETUPS: dict[str, tuple[Setup, str]] = {
     "awaiting": (_awaiting, "awaiting_confirmation"),
     "rescheduling": (_rescheduling, "rescheduling"),
     "done_booked": (_booked, "done"),
+    "awaiting_move": (_move_proposed, "awaiting_confirmation"),
+    "awaiting_cancel": (_cancel_proposed, "awaiting_confirmation"),
     "done_cancelled": (_cancelled, "done"),
     "idle_expired": (_expired, "idle"),
 }
@@ -82,6 +95,7 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "move_to_time": ("reprompted", IDLE, 0),
         "schedule": (P, A, 0),
         "unclear": ("reprompted", IDLE, 0),
+        "cancel_call": ("nothing_pending", IDLE, 0),
     },
     "awaiting": {
         "confirm": ("booked", D, 1),
@@ -91,6 +105,7 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "move_to_time": ("rescheduled", A, 0),
         "schedule": (P, A, 0),
         "unclear": ("reprompted", A, 0),
+        "cancel_call": ("cancelled", D, 0),
     },
     "rescheduling": {
         "confirm": ("reprompted", R, 0),
@@ -100,15 +115,38 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "move_to_time": ("no_free_slot", R, 0),
         "schedule": ("no_free_slot", R, 0),  # the setup leaves no free slot for anyone
         "unclear": ("reprompted", R, 0),
+        "cancel_call": ("cancelled", D, 0),
     },
+    # spec 4.2: a booked call can be moved or cancelled; a bare "no" does not cancel it
     "done_booked": {
         "confirm": ("already_booked", D, 0),
         "refuse": ("nothing_pending", D, 0),
         "hesitate": ("reprompted", D, 0),
-        "move": ("reprompted", D, 0),
-        "move_to_time": ("reprompted", D, 0),
+        "move": (P, A, 0),
+        "move_to_time": (P, A, 0),
         "schedule": (P, A, 0),
         "unclear": ("reprompted", D, 0),
+        "cancel_call": (P, A, 0),
+    },
+    "awaiting_move": {
+        "confirm": ("moved", D, 0),
+        "refuse": ("kept", D, 0),
+        "hesitate": ("reprompted", A, 0),
+        "move": ("rescheduled", A, 0),
+        "move_to_time": ("rescheduled", A, 0),
+        "schedule": (P, A, 0),
+        "unclear": ("reprompted", A, 0),
+        "cancel_call": ("kept", D, 0),  # refusing the move never removes the call
+    },
+    "awaiting_cancel": {
+        "confirm": ("call_cancelled", D, -1),
+        "refuse": ("kept", D, 0),
+        "hesitate": ("reprompted", A, 0),
+        "move": ("rescheduled", A, 0),  # "move it" instead of cancelling: a move proposal
+        "move_to_time": ("rescheduled", A, 0),
+        "schedule": (P, A, 0),
+        "unclear": ("reprompted", A, 0),
+        "cancel_call": ("call_cancelled", D, -1),  # "cancel the call" answers "shall I cancel it?"
     },
     "done_cancelled": {
         "confirm": ("nothing_pending", D, 0),
@@ -118,6 +156,7 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "move_to_time": ("reprompted", D, 0),
         "schedule": (P, A, 0),
         "unclear": ("reprompted", D, 0),
+        "cancel_call": ("nothing_pending", D, 0),
     },
     "idle_expired": {
         "confirm": ("expired", IDLE, 0),
@@ -127,7 +166,22 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "move_to_time": ("expired", IDLE, 0),
         "schedule": (P, A, 0),
         "unclear": ("expired", IDLE, 0),
+        "cancel_call": ("expired", IDLE, 0),
     },
+}
+# The kind of proposal a cell leaves pending, where it is not a new booking.
+KINDS = {
+    ("done_booked", "move"): "move",
+    ("done_booked", "move_to_time"): "move",
+    ("done_booked", "cancel_call"): "cancel",
+    ("awaiting_move", "hesitate"): "move",
+    ("awaiting_move", "move"): "move",
+    ("awaiting_move", "move_to_time"): "move",
+    ("awaiting_move", "unclear"): "move",
+    ("awaiting_cancel", "hesitate"): "cancel",
+    ("awaiting_cancel", "move"): "move",
+    ("awaiting_cancel", "move_to_time"): "move",
+    ("awaiting_cancel", "unclear"): "cancel",
 }
 
 CELLS = [(situation, kind) for situation in TABLE for kind in UTTERANCES]
@@ -154,5 +208,8 @@ def test_cell(engine: Engine, calendar: InMemoryCalendar, redis_client: redis.Re
     assert reply.text.strip()
     if state_after == A:
         assert reply.proposal is not None
+        assert reply.proposal.kind == KINDS.get((situation, kind), "book")
+        if reply.proposal.kind != "book":  # the call as booked travels with a change proposal
+            assert reply.event is not None and reply.event in calendar.events("default")
     else:
         assert reply.proposal is None

@@ -22,12 +22,16 @@ MAX_SLOT_SECONDS = 24 * 3600
 
 
 class StoredProposal(msgspec.Struct, frozen=True, array_like=True):
-    """A proposal as stored: times are UTC epoch seconds; ``seq`` numbers it in its conversation."""
+    """A proposal as stored: times are UTC epoch seconds; ``seq`` numbers it in its conversation.
+
+    ``kind``: "book" a new call, "move" the booked call to ``start``, or "cancel" it.
+    """
 
     lead: str
     start: int
     end: int
     seq: int
+    kind: str = "book"
 
 
 class Booking(msgspec.Struct, frozen=True, array_like=True):
@@ -47,11 +51,31 @@ class Booking(msgspec.Struct, frozen=True, array_like=True):
 
 
 class Request(msgspec.Struct, frozen=True, array_like=True):
-    """While rescheduling: whom the call is with and the time the next answer is relative to."""
+    """While rescheduling: whom the call is with and the time the next answer is relative to.
+
+    ``kind`` is "move" while looking for a new time for the booked call, else "book".
+    """
 
     lead: str
     anchor: int
     has_time: bool = True
+    kind: str = "book"
+
+
+class Change(msgspec.Struct, frozen=True, array_like=True):
+    """A confirmed move or cancellation of the booked call, recorded before the calendar call (outbox).
+
+    Settled like a booking: whoever loads the record next calls the calendar with ``key``
+    (idempotent), then clears it. ``start``/``end`` are the new time of a move.
+    """
+
+    kind: str  # "move" | "cancel"
+    key: str
+    event_id: str
+    start: int
+    end: int
+    message_id: str | None = None
+    channel: str = "text"
 
 
 class LastTransition(msgspec.Struct, frozen=True, array_like=True):
@@ -73,6 +97,7 @@ class Record(msgspec.Struct, frozen=True, array_like=True):
     seq: int = 0
     last: LastTransition | None = None
     updated: int = 0
+    change: Change | None = None
     # Set by the store on every write: two writers that computed the same record still write
     # different bytes, so a retried script can tell its own landed write from another's.
     nonce: int = 0
@@ -80,7 +105,20 @@ class Record(msgspec.Struct, frozen=True, array_like=True):
     @property
     def booking_channel(self) -> str:
         """The channel the (last) confirmation came on."""
+        if self.change is not None:
+            return self.change.channel
         return self.booking.channel if self.booking is not None else "text"
+
+    @property
+    def outstanding(self) -> bool:
+        """A confirmation (of a booking, a move or a cancellation) awaits its calendar call."""
+        return self.change is not None or self.pending_booking is not None
+
+    @property
+    def booked(self) -> Booking | None:
+        """The call this conversation booked, as the calendar holds it."""
+        b = self.booking
+        return b if b is not None and b.event_id is not None else None
 
     @property
     def pending_booking(self) -> Booking | None:
@@ -167,6 +205,8 @@ def check_record(record: Record) -> Record:
         _check_epoch("request anchor", record.request.anchor)
     if record.booking is not None:
         _check_booking(record.booking)
+    if record.change is not None:
+        _check_change(record)
     _check_state(record)
     return record
 
@@ -179,6 +219,27 @@ def _check_state(record: Record) -> None:
         raise ValueError("rescheduling without a request")
     if record.pending_booking is not None and state is not State.AWAITING_CONFIRMATION:
         raise ValueError(f"a confirmation outstanding in state {state.value}")
+    changes = (record.proposal.kind if record.proposal else "book", record.request.kind if record.request else "book")
+    if any(kind not in _KINDS for kind in changes):
+        raise ValueError(f"unknown proposal kind in {changes}")
+    if changes != ("book", "book") and record.booked is None:
+        raise ValueError("a change of the booked call without a booked call")
+
+
+_KINDS = frozenset({"book", "move", "cancel"})
+
+
+def _check_change(record: Record) -> None:
+    change = record.change
+    assert change is not None
+    if change.kind not in ("move", "cancel"):
+        raise ValueError(f"unknown change {change.kind!r}")
+    _check_span("change", change.start, change.end)
+    booked = record.booked
+    if booked is None or booked.event_id != change.event_id:
+        raise ValueError("a change of a call this conversation did not book")
+    if record.state is not State.AWAITING_CONFIRMATION:
+        raise ValueError(f"a change outstanding in state {record.state.value}")
 
 
 def _check_booking(booking: Booking) -> None:

@@ -39,7 +39,7 @@ Choices:
 import enum
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
 from .normalize import MONTHS, NUMBER_WORDS, normalize, vocabulary
@@ -69,6 +69,9 @@ class Understanding:
     intent: Intent
     when: When | None
     lead: str | None
+    # A refusal that names a cancellation ("cancel the call", "call it off"): after a booking,
+    # that proposes cancelling the call, where a bare "no" does not.
+    cancels: bool = field(default=False, compare=False)
 
 
 class _Phrases:
@@ -116,6 +119,7 @@ _REFUSALS: Final = vocabulary(
     "decline declined can't cannot won't pass"
 )
 _REFUSAL_PHRASES: Final = _Phrases("scratch that", "drop it", "call it off")
+_CANCELLATION: Final = _Phrases("cancel", "cancel it", "call it off", "call off", "drop it", "scrap it", "scratch that")
 _CHANGE_OF_MIND: Final = _Phrases("changed my mind", "change of mind", "change of plan", "change of plans")
 _HESITATION: Final = _Phrases(
     "not yet", "wait", "waiting", "hold on", "hold up", "hang on", "hm", "hmm", "mm", "maybe", "perhaps",
@@ -206,7 +210,8 @@ def understand(text: str, *, pending: bool) -> Understanding:
     request = _schedule_request(said)
     intent = _pending_intent(said, request) if pending else _idle_intent(said, request)
     lead = request.lead if request is not None and intent is Intent.SCHEDULE else None
-    return Understanding(intent, said.scan.when, lead)
+    cancels = intent is Intent.REFUSE and _CANCELLATION.search(said.padded, said.tokens) is not None
+    return Understanding(intent, said.scan.when, lead, cancels)
 
 
 def _read(text: str) -> _Said:

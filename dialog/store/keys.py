@@ -101,3 +101,69 @@ _CONVERSATION_KEY = re.compile(re.escape(PREFIX) + r":\{(?P<tenant>[^:{}]+):(?P<
 
 def _escape(value: str) -> str:
     return quote(value, safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarKeys:
+    """The keys of one tenant's calendar (``RedisCalendar``).
+
+    They share the hash tag ``{tenant}``, so a tenant's calendar is one cluster slot and one Lua
+    script may check and write it atomically. The tenant id is percent-encoded as above, so the
+    tag holds no ``:``, ``{`` or ``}`` and never equals a conversation's tag. An empty tenant id
+    would make an empty tag, which Redis Cluster ignores; ``RedisCalendar`` refuses it.
+
+    These keys are records, not conversation state: they carry no TTL (spec 4.2);
+    ``RedisCalendar.trim`` removes what ended long ago.
+    """
+
+    tenant_id: str
+
+    @property
+    def tag(self) -> str:
+        return "{" + _escape(self.tenant_id) + "}"
+
+    @property
+    def busy(self) -> str:
+        """A sorted set of busy intervals scored by start (UTC epoch seconds), members ``<start>:<end>:<kind>:<id>``.
+
+        ``kind`` is ``e`` (an event, ``id`` its event id) or ``b`` (a block).
+        """
+        return f"{PREFIX}:cal:{self.tag}:busy"
+
+    @property
+    def events(self) -> str:
+        """A hash: event id -> the event as a JSON array ``[id, start, end, lead, idempotency key]``."""
+        return f"{PREFIX}:cal:{self.tag}:events"
+
+    @property
+    def keys(self) -> str:
+        """A hash of idempotency keys: ``b:<key>`` -> the event id it booked; ``m:<key>`` and
+        ``c:<key>`` -> the result of that move or cancel (the event JSON, or ``""`` for none)."""
+        return f"{PREFIX}:cal:{self.tag}:keys"
+
+    @property
+    def changes(self) -> str:
+        """A sorted set of the ``m:``/``c:`` fields of ``keys``, scored by the end of the event they
+        describe (or the cancel's time when it found nothing), so that ``trim`` finds old ones."""
+        return f"{PREFIX}:cal:{self.tag}:changes"
+
+    @property
+    def meta(self) -> str:
+        """A hash: ``longest`` the longest interval ever added (s), bounding overlap queries."""
+        return f"{PREFIX}:cal:{self.tag}:meta"
+
+    @property
+    def all(self) -> list[str]:
+        """Every key of the calendar, in the order the calendar's scripts take them."""
+        return [self.busy, self.events, self.keys, self.changes, self.meta]
+
+    @classmethod
+    def parse(cls, key: str) -> CalendarKeys | None:
+        """The tenant a calendar key belongs to (None for any other key)."""
+        match = _CALENDAR_KEY.fullmatch(key)
+        return None if match is None else cls(unquote(match["tenant"]))
+
+
+# Matches every key of every tenant's calendar (for ``RedisCalendar.trim`` over all tenants).
+CALENDAR_SCAN_PATTERN = f"{PREFIX}:cal:{{*}}:*"
+_CALENDAR_KEY = re.compile(re.escape(PREFIX) + r":cal:\{(?P<tenant>[^:{}]+)\}:(?:busy|events|keys|changes|meta)")

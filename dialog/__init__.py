@@ -1,11 +1,13 @@
 """dialog: durable conversation state machines for assistants that book things for people."""
 
 from dialog.calendar import Calendar, Event, InMemoryCalendar, Schedule
+from dialog.calendar.redis_calendar import RedisCalendar
 from dialog.engine import Engine
 from dialog.errors import (
     CalendarUnavailable,
     CorruptState,
     DialogError,
+    EventNotFound,
     InvalidInput,
     SlotTaken,
     StoreUnavailable,
@@ -21,10 +23,12 @@ __all__ = [
     "DialogError",
     "Engine",
     "Event",
+    "EventNotFound",
     "InMemoryCalendar",
     "InvalidInput",
     "Outcome",
     "Proposal",
+    "RedisCalendar",
     "Reply",
     "Schedule",
     "SlotTaken",

@@ -13,12 +13,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import redis
+
 from dialog import diagrams, embedded
 from dialog.calendar.base import Calendar
 from dialog.calendar.config import calendar_from_url, load_tenants
+from dialog.calendar.memory import InMemoryCalendar
 from dialog.engine import Engine
 from dialog.errors import DialogError
 from dialog.results import Reply
+from dialog.store.cluster import cluster_from_url, is_cluster_url
 from dialog.store.keys import DEFAULT_TTL_SECONDS
 
 
@@ -85,25 +89,30 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _calendar() -> Calendar:
-    """The calendar the environment names: DIALOG_CALENDAR_URL (memory:// or CalDAV), DIALOG_TENANTS_FILE."""
+def _calendar(client: Any) -> Calendar:
+    """The calendar the environment names: DIALOG_CALENDAR_URL unset, a RedisCalendar on ``client``
+    (the default); ``memory://`` this process's memory; a CalDAV URL. DIALOG_TENANTS_FILE: schedules."""
     tenants_file = os.environ.get("DIALOG_TENANTS_FILE")
     return calendar_from_url(
         os.environ.get("DIALOG_CALENDAR_URL") or None,
         username=os.environ.get("DIALOG_CALENDAR_USER") or None,
         password=os.environ.get("DIALOG_CALENDAR_PASSWORD") or None,
         schedules=load_tenants(tenants_file) if tenants_file else None,
+        client=client,
     )
 
 
-def _engine(args: argparse.Namespace, calendar: Calendar, out: TextIO) -> Engine:
+def _engine(args: argparse.Namespace, out: TextIO, calendar: Calendar | None = None) -> Engine:
+    """An engine on the Redis the arguments name; its calendar from the environment unless given."""
     ttl = int(os.environ.get("DIALOG_TTL_SECONDS", DEFAULT_TTL_SECONDS))
-    if args.redis_url:
-        return Engine.from_url(args.redis_url, calendar=calendar, ttl_seconds=ttl)
-    client, what = embedded.client(_home())
-    if "fakeredis" in what:
-        print(f"warning: {what}", file=out)
-    return Engine(client, calendar=calendar, ttl_seconds=ttl)
+    url = args.redis_url
+    if url:
+        client = cluster_from_url(url) if is_cluster_url(url) else redis.Redis.from_url(url)
+    else:
+        client, what = embedded.client(_home())
+        if "fakeredis" in what:
+            print(f"warning: {what}", file=out)
+    return Engine(client, calendar=calendar or _calendar(client), ttl_seconds=ttl)
 
 
 def _home() -> Path:
@@ -111,7 +120,7 @@ def _home() -> Path:
 
 
 def _chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
-    engine = _engine(args, _calendar(), out)
+    engine = _engine(args, out)
     interactive = stdin.isatty()
     print(
         f"dialog chat: conversation {args.conversation!r}, tenant {args.tenant!r}, {args.channel}. Ctrl-D to leave.",
@@ -134,39 +143,49 @@ def _chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys
 
 
 def _demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    calendar = _calendar()  # one calendar shared by all three "containers"
-    conversation = f"demo-{uuid.uuid4().hex[:8]}"
-    say = _Narrator(out, conversation)
+    """Three "containers" share one Redis: a proposal and a booking survive restarts; a booked call moves."""
+    tenant = f"demo-{uuid.uuid4().hex[:8]}"  # a calendar of its own: earlier demos' bookings stay apart
+    conversation, other = "dana", "fox"
+    say = _Narrator(out, f"{tenant}/{conversation}")
+    memory = InMemoryCalendar() if os.environ.get("DIALOG_CALENDAR_URL") == "memory://" else None
 
-    first = _engine(args, calendar, out)
-    say.note(f"Container A ({_where(first)}) proposes a call, on the text channel.")
-    say.turn(
-        "A",
-        "text",
-        "Schedule a call with Dana Scully tomorrow at 10am",
-        first.handle(conversation, "Schedule a call with Dana Scully tomorrow at 10am"),
-    )
+    def container() -> Engine:
+        return _engine(args, out, memory)  # with memory://, one calendar stands in for all of them
+
+    first = container()
+    say.note(f"Container A ({_where(first)}, {type(first.calendar).__name__}) proposes a call, on the text channel.")
+    ask = "Schedule a call with Dana Scully tomorrow at 10am"
+    say.turn("A", "text", ask, first.handle(conversation, ask, tenant_id=tenant))
+    first.close()
     first.redis.close()
-    del first
     say.note("Container A is gone (restart). Nothing of the proposal lives in process memory.")
 
-    second = _engine(args, calendar, out)
-    snap = second.snapshot(conversation)
-    say.note(
-        f"Container B loads the conversation from Redis: state={snap.state if snap else None}, "
-        f"version={snap.version if snap else None}."
-    )
-    say.turn("B", "voice", "uh can we move it", second.handle(conversation, "uh can we move it", channel="voice"))
-    third = _engine(args, calendar, out)
-    say.turn("C", "text", "yes", third.handle(conversation, "yes"))
-    say.turn("B", "voice", "yes", second.handle(conversation, "yes", channel="voice"))
-    events = calendar.events("default")
+    second = container()
+    snap = second.snapshot(conversation, tenant_id=tenant)
+    state, version = (snap.state, snap.version) if snap else (None, None)
+    say.note(f"Container B loads it from Redis: state={state}, version={version}.")
+    for who, engine, channel, text in (("B", second, "voice", "uh can we move it"), ("C", container(), "text", "yes")):
+        say.turn(who, channel, text, engine.handle(conversation, text, tenant_id=tenant, channel=channel))
+    say.turn("B", "voice", "yes", second.handle(conversation, "yes", tenant_id=tenant, channel="voice"))
+    second.close()
+    second.redis.close()
+
+    fresh = container()
+    say.note("Container D starts after every other one stopped, and is asked for the booked time.")
+    ask = "Schedule a call with Fox Mulder tomorrow at 10:30am"
+    say.turn("D", "text", ask, fresh.handle(other, ask, tenant_id=tenant))
+    say.note("Dana's booked call is moved by voice.")
+    for text in ("can we move the call to 3pm", "yes"):
+        say.turn("D", "voice", text, fresh.handle(conversation, text, tenant_id=tenant, channel="voice"))
+    events = fresh.calendar.events(tenant)
     say.note(f"Calendar: {len(events)} event(s): " + "; ".join(f"{e.lead} {e.start:%a %d %b %H:%M %Z}" for e in events))
-    return 0 if len(events) == 1 else 1
+    offered = fresh.snapshot(other, tenant_id=tenant)
+    once = len(events) == 1 and events[0].start.hour == 15
+    return 0 if once and offered is not None and offered.proposal is not None else 1
 
 
 def _recover(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    engine = _engine(args, _calendar(), sys.stderr)
+    engine = _engine(args, sys.stderr)
     if args.every is None:
         _sweep(engine, args.tenant, out)
         return 0
@@ -206,7 +225,7 @@ def _duration(text: str) -> float:
 def _diagram(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     view = None
     if args.conversation is not None:
-        snapshot = _engine(args, _calendar(), sys.stderr).snapshot(args.conversation, tenant_id=args.tenant)
+        snapshot = _engine(args, sys.stderr).snapshot(args.conversation, tenant_id=args.tenant)
         if snapshot is None:
             print(f"dialog: no conversation {args.conversation!r} for tenant {args.tenant!r}", file=sys.stderr)
             return 1

@@ -21,6 +21,7 @@ from dialog import inputs, replies, turn
 from dialog.calendar.base import Calendar, Event, Schedule
 from dialog.calendar.guard import CalendarCalls
 from dialog.calendar.memory import InMemoryCalendar
+from dialog.calendar.redis_calendar import RedisCalendar
 from dialog.calendar.slots import find_slot
 from dialog.errors import CalendarUnavailable, CorruptState, DialogError, InvalidInput
 from dialog.flow import (
@@ -46,7 +47,7 @@ from dialog.flow import (
 from dialog.machine import State
 from dialog.results import Channel, Outcome, Proposal, Reply, Snapshot
 from dialog.store.cache import DEFAULT_CACHE_SIZE, RecordCache
-from dialog.store.cluster import cluster_from_url, is_cluster_url
+from dialog.store.cluster import cluster_from_url, is_cluster_url, sync_twin
 from dialog.store.keys import DEFAULT_TTL_SECONDS, ConversationKeys
 from dialog.store.record import Record, StoredReply, encode
 from dialog.store.redis_store import AsyncRedisStore, RedisStore, Stored, apply_failure_policy
@@ -92,7 +93,8 @@ class _Base:
         if configure_client:
             apply_failure_policy(redis_client)
         self.redis = redis_client
-        self.calendar: Calendar = calendar if calendar is not None else InMemoryCalendar()
+        # The default calendar is a system of record on the same Redis, shared by every process.
+        self.calendar: Calendar = calendar if calendar is not None else RedisCalendar(self._sync_client(redis_client))
         self.ttl_seconds = ttl_seconds
         self._turns = Turns(clock or utc_now, self._filed)
         # A test seam: called at each step of a turn, so fault tests can stop a turn anywhere.
@@ -102,7 +104,17 @@ class _Base:
         # hung calendar never holds up calendar-free turns or other tenants (spec 4.1). The
         # in-memory calendar never waits, so by default it is called inline.
         self._calls = CalendarCalls(timeout=calendar_timeout)
-        self._inline = isinstance(self.calendar, InMemoryCalendar) if calendar_inline is None else calendar_inline
+        self._inline = self._never_hangs(self.calendar) if calendar_inline is None else calendar_inline
+
+    @staticmethod
+    def _sync_client(redis_client: Any) -> Any:
+        return redis_client
+
+    @staticmethod
+    def _never_hangs(calendar: Calendar) -> bool:
+        """Called inline: the in-memory calendar never waits; a RedisCalendar's waits are bounded
+        by its client's timeouts (overridden by the async engine, which must never block its loop)."""
+        return isinstance(calendar, InMemoryCalendar | RedisCalendar)
 
     def _remember(self, keys: ConversationKeys, stored: Stored) -> Stored:
         # A filed reply answers one message id, never the next turn: it is not remembered.
@@ -290,7 +302,7 @@ class _Base:
             last_trigger=last.trigger.value if last else None,
             last_source=last.source if last else None,
             last_outcome=last.outcome.value if last else None,
-            booking_pending=record.pending_booking is not None,
+            booking_pending=record.outstanding,
         )
 
 
@@ -490,6 +502,16 @@ class AsyncEngine(_Base):
             calendar_inline=None if calendar_in_thread is None else not calendar_in_thread,
         )
         self._store = AsyncRedisStore(redis_client, ttl_seconds=ttl_seconds)
+
+    @staticmethod
+    def _sync_client(redis_client: Any) -> Any:
+        twin = sync_twin(redis_client)
+        apply_failure_policy(twin)
+        return twin
+
+    @staticmethod
+    def _never_hangs(calendar: Calendar) -> bool:
+        return isinstance(calendar, InMemoryCalendar)
 
     @classmethod
     def from_url(cls, url: str, *, calendar: Calendar | None = None, **options: Any) -> AsyncEngine:

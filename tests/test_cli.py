@@ -25,9 +25,37 @@ def test_demo_shows_the_proposal_surviving_a_restart_and_one_booking(redis_url: 
     result = dialog("demo", "--redis-url", redis_url)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Container B loads the conversation from Redis: state=awaiting_confirmation" in out
+    assert "RedisCalendar" in out  # the default calendar: in Redis, shared by every process
+    assert "Container B loads it from Redis: state=awaiting_confirmation" in out
     assert "outcome=booked" in out and "outcome=already_booked" in out
-    assert "Calendar: 1 event(s)" in out
+    assert "10:30 (UTC) isn't free" in out  # after every container restarted, the booked slot is not offered
+    assert "outcome=moved" in out
+    assert "Calendar: 1 event(s): Dana Scully" in out and "15:00" in out.rsplit("Calendar:", 1)[1]
+
+
+def test_demo_runs_again_on_the_same_redis(redis_url: str, redis_client: object) -> None:
+    """Each demo books in a tenant of its own, so earlier demos' events never get in its way."""
+    for _ in range(2):
+        result = dialog("demo", "--redis-url", redis_url)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_booking_made_in_one_chat_is_never_offered_in_another(redis_url: str, redis_client: object) -> None:
+    """Two CLI processes on one Redis share the calendar: a booked slot is not offered again."""
+    first = dialog("chat", "--redis-url", redis_url, "--conversation", "a", stdin=f"{SCHEDULE}\nyes\n")
+    assert "Booked: a call with Dana Scully" in first.stdout, first.stdout + first.stderr
+    marcus = "schedule a call with Marcus Lee tomorrow at 10am\n"
+    second = dialog("chat", "--redis-url", redis_url, "--conversation", "b", stdin=marcus)
+    assert "isn't free" in second.stdout and "10:30" in second.stdout, second.stdout
+
+
+def test_memory_calendar_is_an_explicit_opt_in(redis_url: str, redis_client: object) -> None:
+    result = dialog("demo", "--redis-url", redis_url, env={"DIALOG_CALENDAR_URL": "memory://"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "InMemoryCalendar" in result.stdout
+
+
+SCHEDULE = "schedule a call with Dana Scully tomorrow at 10am"
 
 
 def test_demo_on_the_embedded_default(tmp_path: Path) -> None:

@@ -41,6 +41,13 @@ class FlakyCalendar(InMemoryCalendar):
         time.sleep(self.delay)
         return super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key)
 
+    def move(
+        self, tenant_id: str, event_id: str, *, start: dt.datetime, end: dt.datetime, idempotency_key: str
+    ) -> Event:
+        if self.down:
+            raise CalendarUnavailable("the calendar is down (injected)", tenant_id=tenant_id)
+        return super().move(tenant_id, event_id, start=start, end=end, idempotency_key=idempotency_key)
+
 
 @pytest.fixture
 def flaky() -> FlakyCalendar:
@@ -124,3 +131,23 @@ def test_a_yes_after_a_booked_conversation_expired_is_already_booked_not_nothing
     past_the_ttl()
     late = make_engine(calendar=flaky, ttl_seconds=TTL).handle("c1", "yes", channel="voice")
     assert late.outcome == "already_booked" and late.event == booked.event
+
+
+def test_a_move_recorded_while_the_calendar_is_down_is_made_after_the_ttl(
+    redis_client: redis.Redis, flaky: FlakyCalendar, clock: FakeClock, reliability: Table
+) -> None:
+    """A confirmed move of a booked call is an outstanding confirmation too: it outlives the TTL."""
+    engine = Engine(redis_client, calendar=flaky, clock=clock, ttl_seconds=TTL)
+    engine.handle("c1", PROPOSE)
+    booked = engine.handle("c1", "yes").event
+    engine.handle("c1", "can we move the call to 3pm?")
+    flaky.down = True
+    with pytest.raises(CalendarUnavailable):
+        engine.handle("c1", "yes")
+    past_the_ttl()
+    flaky.down = False
+    reply = engine.handle("c1", "hmm")  # whatever the words: the recorded move is made first
+    events = flaky.events("default")
+    reliability.record("a move confirmed across the TTL, calendar down", expected=1, found=len(events))
+    assert reply.outcome == "moved"
+    assert booked is not None and [(e.id, e.start.hour) for e in events] == [(booked.id, 15)]

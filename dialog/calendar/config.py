@@ -67,14 +67,22 @@ def calendar_from_url(
     schedules: Mapping[str, Schedule] | None = None,
     default: Schedule | None = None,
     timeout: float = 5.0,
+    client: Any = None,
 ) -> Calendar:
-    """``None``, ``""`` or ``memory://``: an ``InMemoryCalendar``; ``http(s)://[user:password@]host/path/``: CalDAV.
+    """The calendar a URL names.
 
-    ``default`` is the schedule of tenants missing from ``schedules`` (when ``schedules`` came
-    from :func:`load_tenants`, its ``[default]`` table). Explicit credentials win over the URL's.
+    ``None`` or ``""``: a ``RedisCalendar`` on ``client`` (the engine's Redis: the default), or
+    an ``InMemoryCalendar`` when no client is given; ``memory://``: an ``InMemoryCalendar``
+    (this process only); ``http(s)://[user:password@]host/path/``: CalDAV. ``default`` is the
+    schedule of tenants missing from ``schedules`` (when ``schedules`` came from
+    :func:`load_tenants`, its ``[default]`` table). Explicit credentials win over the URL's.
     """
     if default is None and isinstance(schedules, Tenants):
         default = schedules.default
+    if not url and client is not None:
+        from dialog.calendar.redis_calendar import RedisCalendar
+
+        return RedisCalendar(client, default, schedules=schedules)
     scheme = urllib.parse.urlsplit(url).scheme.lower() if url else "memory"
     if scheme == "memory":
         return InMemoryCalendar(default, schedules=schedules)

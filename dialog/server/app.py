@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import redis
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -43,6 +44,8 @@ from dialog.results import Channel, Outcome, Proposal, Reply, Snapshot
 from dialog.server import config
 from dialog.server.auth import KeyRing
 from dialog.server.metrics import CONTENT_TYPE, Metrics
+from dialog.store.cluster import cluster_from_url, is_cluster_url
+from dialog.store.redis_store import apply_failure_policy
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -772,9 +775,13 @@ def app_from_env() -> FastAPI:
     settings = config.prepare()
     config.configure_logging()
     counters = Metrics()
+    url = settings.redis_url or ""
+    # The calendar's Redis client is synchronous: it runs on the engine's calendar threads.
+    sync = cluster_from_url(url) if is_cluster_url(url) else redis.Redis.from_url(url)
+    apply_failure_policy(sync)
     engine = AsyncEngine.from_url(
-        settings.redis_url or "",
-        calendar=config.calendar(settings),
+        url,
+        calendar=config.calendar(settings, client=sync),
         ttl_seconds=settings.ttl_seconds,
         checkpoint=counters.checkpoint,
     )
@@ -791,7 +798,7 @@ def app_from_env() -> FastAPI:
         service.log(
             logging.WARNING,
             "config",
-            warning="memory:// calendar: bookings live in this worker's memory only; "
-            "set DIALOG_CALENDAR_URL to a CalDAV calendar for more than one worker or container",
+            warning="memory:// calendar: bookings live in this worker's memory only; unset "
+            "DIALOG_CALENDAR_URL (bookings in Redis) or set a CalDAV URL for more than one worker or container",
         )
     return app

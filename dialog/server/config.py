@@ -24,6 +24,7 @@ import urllib.parse
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dialog import embedded
 from dialog.calendar.base import Calendar
@@ -99,13 +100,15 @@ def prepare(environ: MutableMapping[str, str] | None = None) -> Settings:
     return settings
 
 
-def calendar(settings: Settings) -> Calendar:
-    """The calendar the settings name."""
+def calendar(settings: Settings, client: Any = None) -> Calendar:
+    """The calendar the settings name: unset, a RedisCalendar on ``client`` (a synchronous client
+    to the engine's Redis); ``memory://``; or CalDAV."""
     return calendar_from_url(
         settings.calendar_url,
         username=settings.calendar_user,
         password=settings.calendar_password,
         schedules=load_tenants(settings.tenants_file) if settings.tenants_file else None,
+        client=client,
     )
 
 

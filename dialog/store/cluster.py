@@ -79,3 +79,20 @@ def apply_cluster_failure_policy(client: Any, *, socket_timeout: float, connect_
 def _host_port(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def sync_twin(client: Any) -> Any:
+    """A synchronous redis-py client to the same server(s) as the ``redis.asyncio`` ``client``.
+
+    For what must stay synchronous next to an async engine (the Redis calendar, which runs on
+    the engine's calendar threads).
+    """
+    import redis
+    from redis.cluster import ClusterNode, RedisCluster
+
+    if is_cluster_client(client):
+        nodes = [ClusterNode(n.host, n.port) for n in client.get_nodes()]  # type: ignore[no-untyped-call]
+        return RedisCluster(startup_nodes=nodes, password=getattr(client, "password", None))
+    kwargs = dict(getattr(getattr(client, "connection_pool", None), "connection_kwargs", {}))
+    keep = ("host", "port", "db", "username", "password", "path", "socket_timeout", "socket_connect_timeout")
+    return redis.Redis(**{k: v for k, v in kwargs.items() if k in keep})

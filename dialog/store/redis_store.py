@@ -230,7 +230,7 @@ class StoreCodec:
         written = Stored(version, record, None, f"{version}.{nonce}")
         marker = _marker_for(record, version)
         # A recorded confirmation must survive the conversation's TTL until it is settled.
-        ttl = self.pending_ttl_ms if record.pending_booking is not None else self.ttl_ms
+        ttl = self.pending_ttl_ms if record.outstanding else self.ttl_ms
         expect = expected.token if expected.record else "0"
         args: list[Any] = [expect, written.token, encode(record), ttl, encode(marker) if marker else b""]
         args += [self.marker_ttl_ms, message_id or "", K.REMEMBERED_MESSAGES, K.WRITES_MEMORY_SECONDS * 1000]

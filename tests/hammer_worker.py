@@ -1,6 +1,8 @@
-"""One "container" of the hammer test: its own engine on the shared Redis and CalDAV calendar.
+"""One "container" of the hammer test: its own engine on the shared Redis and calendar.
 
-    python -m tests.hammer_worker REDIS_URL CALDAV_URL TENANT CONVERSATIONS TURNS SEED LOG
+    python -m tests.hammer_worker REDIS_URL CALENDAR TENANT CONVERSATIONS TURNS SEED LOG
+
+CALENDAR is a CalDAV URL, or ``redis`` for a RedisCalendar on the same Redis.
 
 Sends random answers to random conversations and appends one JSON line per reply to LOG,
 flushed at once, so a SIGKILL loses at most the turn in flight.
@@ -15,7 +17,7 @@ import sys
 
 import redis
 
-from dialog import DialogError, Engine
+from dialog import DialogError, Engine, RedisCalendar
 from dialog.calendar.caldav import CalDAVCalendar
 from dialog.testing import FakeClock
 
@@ -34,7 +36,9 @@ MONDAY_8AM = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
 
 def main(redis_url: str, caldav_url: str, tenant: str, conversations: int, turns: int, seed: int, log: str) -> None:
     rng = random.Random(seed)
-    engine = Engine(redis.Redis.from_url(redis_url), calendar=CalDAVCalendar(caldav_url), clock=FakeClock(MONDAY_8AM))
+    client = redis.Redis.from_url(redis_url)
+    calendar = RedisCalendar(client) if caldav_url == "redis" else CalDAVCalendar(caldav_url)
+    engine = Engine(client, calendar=calendar, clock=FakeClock(MONDAY_8AM))
     with open(log, "a", encoding="utf-8") as out:
         for _ in range(turns):
             conversation = f"c{rng.randrange(conversations)}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import os
 import socket
 import sys
@@ -19,6 +20,7 @@ from dialog import diagrams, embedded
 from dialog.calendar.base import Calendar
 from dialog.calendar.config import calendar_from_url, load_tenants
 from dialog.calendar.memory import InMemoryCalendar
+from dialog.calendar.redis_calendar import RedisCalendar
 from dialog.engine import Engine
 from dialog.errors import DialogError
 from dialog.results import Reply
@@ -64,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     _store_options(recover)
     recover.set_defaults(run=_recover)
+
+    trim = sub.add_parser("trim", help="retention: remove booked events (in Redis) that ended long ago")
+    trim.add_argument("--older-than", type=_age, required=True, metavar="AGE", help="e.g. 90d, 12h")
+    trim.add_argument("--tenant", default=None, help="only this tenant (default: all)")
+    _store_options(trim)
+    trim.set_defaults(run=_trim)
 
     diagram = sub.add_parser("diagram", help="draw the state machine, or one live conversation")
     diagram.add_argument("--format", choices=diagrams.FORMATS, default="mermaid")
@@ -205,6 +213,31 @@ def _sweep(engine: Engine, tenant: str | None, out: TextIO) -> None:
     for reply in settled:
         print(f"{reply.tenant_id}/{reply.conversation_id}: {reply.outcome} (v{reply.version})", file=out)
     print(f"settled {len(settled)} outstanding confirmation(s)", file=out, flush=True)
+
+
+def _trim(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    engine = _engine(args, sys.stderr)
+    calendar = engine.calendar
+    if not isinstance(calendar, RedisCalendar):
+        kind = type(calendar).__name__
+        print(f"dialog trim: the calendar is a {kind}; trim applies to RedisCalendar", file=sys.stderr)
+        return 2
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=args.older_than)
+    removed = calendar.trim(args.tenant, before=cutoff)
+    print(f"removed {removed} event(s) that ended before {cutoff:%Y-%m-%d %H:%M} UTC", file=out)
+    return 0
+
+
+def _age(text: str) -> float:
+    """``90d``, ``12h``, ``30m``: how old an event must be to be trimmed (at least 1 hour)."""
+    units = {"d": 86400, "h": 3600, "m": 60}
+    try:
+        seconds = float(text[:-1]) * units[text[-1]]
+    except (KeyError, ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"not an age: {text!r} (try 90d, 12h)") from None
+    if seconds < 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: at least 1h, so calls still to come are never trimmed")
+    return seconds
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}

@@ -136,3 +136,23 @@ def test_recover_every_refuses_a_bad_duration() -> None:
     result = dialog("recover", "--every", "soon")
     assert result.returncode == 2
     assert "not a duration" in result.stderr
+
+
+def test_trim_removes_only_events_that_ended_before_the_cutoff(redis_url: str, redis_client: object) -> None:
+    """`dialog trim --older-than 90d` is the documented retention command for RedisCalendar."""
+    import datetime as dt
+
+    import redis
+
+    from dialog import RedisCalendar
+
+    calendar = RedisCalendar(redis.Redis.from_url(redis_url))
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    old, recent = now - dt.timedelta(days=100), now + dt.timedelta(days=1)
+    for key, start in (("old", old), ("recent", recent)):
+        calendar.book("acme", lead=key, start=start, end=start + dt.timedelta(minutes=30), idempotency_key=key)
+    result = dialog("trim", "--older-than", "90d", "--redis-url", redis_url)
+    assert result.returncode == 0, result.stderr
+    assert "removed 1 event(s)" in result.stdout
+    assert [e.lead for e in calendar.events("acme")] == ["recent"]
+    assert dialog("trim", "--older-than", "10m", "--redis-url", redis_url).returncode == 2

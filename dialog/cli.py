@@ -36,8 +36,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DialogError as exc:
         print(f"dialog: {exc}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(f"dialog {args.command}: needs the {extra} extra: pip install 'durable-dialog[{extra}]'", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+# Optional modules and the extra that brings each (a missing one is a one-line message).
+EXTRAS = {
+    "pygraphviz": "diagrams",
+    "caldav": "caldav",
+    "icalendar": "caldav",
+    "fastapi": "server",
+    "uvicorn": "server",
+    "prometheus_client": "server",
+    "starlette": "server",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     _store_options(diagram)
     diagram.set_defaults(run=_diagram)
 
-    serve = sub.add_parser("serve", help="the HTTP service (needs dialog[server]; configured by DIALOG_* variables)")
+    serve = sub.add_parser("serve", help="the HTTP service (needs durable-dialog[server]; configured by DIALOG_* variables)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
@@ -283,7 +301,7 @@ def _serve(args: argparse.Namespace) -> int:
         from dialog.server import config
     except ImportError as exc:
         print(
-            f"dialog: serve needs the server extra: pip install 'dialog[server]' ({exc.name} is missing)",
+            f"dialog serve: needs the server extra: pip install 'durable-dialog[server]' ({exc.name} is missing)",
             file=sys.stderr,
         )
         return 2

@@ -156,3 +156,17 @@ def test_trim_removes_only_events_that_ended_before_the_cutoff(redis_url: str, r
     assert "removed 1 event(s)" in result.stdout
     assert [e.lead for e in calendar.events("acme")] == ["recent"]
     assert dialog("trim", "--older-than", "10m", "--redis-url", redis_url).returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "extra"),
+    [("pygraphviz", ["diagram", "--format", "svg"], "diagrams"), ("uvicorn", ["serve"], "server")],
+)
+def test_a_missing_extra_is_a_one_line_message_naming_it(module: str, args: list[str], extra: str) -> None:
+    code = (
+        f"import sys; sys.modules[{module!r}] = None; from dialog.cli import main; raise SystemExit(main({args!r}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"pip install 'durable-dialog[{extra}]'" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

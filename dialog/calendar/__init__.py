@@ -1,6 +1,6 @@
 """Calendars: the protocol the engine books through, the slot grid, in-memory and CalDAV backends.
 
-``CalDAVCalendar`` lives in ``dialog.calendar.caldav`` (the optional ``dialog[caldav]`` extra);
+``CalDAVCalendar`` lives in ``dialog.calendar.caldav`` (the optional ``durable-dialog[caldav]`` extra);
 ``calendar_from_url`` picks a backend from a URL without importing CalDAV unless it is asked for.
 """
 

@@ -87,7 +87,7 @@ def calendar_from_url(
     if scheme == "memory":
         return InMemoryCalendar(default, schedules=schedules)
     if scheme in ("http", "https"):
-        from dialog.calendar.caldav import CalDAVCalendar  # the optional extra: dialog[caldav]
+        from dialog.calendar.caldav import CalDAVCalendar  # the optional extra: durable-dialog[caldav]
 
         return CalDAVCalendar(
             url or "", username=username, password=password, schedules=schedules, default=default, timeout=timeout

@@ -765,7 +765,7 @@ def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("dialog")
+        return version("durable-dialog")
     except PackageNotFoundError:
         return "0"
 

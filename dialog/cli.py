@@ -99,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     _store_options(diagram)
     diagram.set_defaults(run=_diagram)
 
-    serve = sub.add_parser("serve", help="the HTTP service (needs durable-dialog[server]; configured by DIALOG_* variables)")
+    serve = sub.add_parser(
+        "serve", help="the HTTP service (needs durable-dialog[server]; configured by DIALOG_* variables)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")

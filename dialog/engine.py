@@ -45,10 +45,11 @@ from dialog.flow import (
     Write,
 )
 from dialog.machine import State
-from dialog.results import Channel, Outcome, Proposal, Reply, Snapshot
+from dialog.results import Channel, HistoryEntry, Outcome, Proposal, Reply, Snapshot
 from dialog.store.cache import DEFAULT_CACHE_SIZE, RecordCache
 from dialog.store.cluster import cluster_from_url, is_cluster_url, sync_twin
-from dialog.store.keys import DEFAULT_TTL_SECONDS, ConversationKeys
+from dialog.store.keys import DEFAULT_HISTORY_TTL_SECONDS, DEFAULT_TTL_SECONDS, ConversationKeys
+from dialog.store.record import HistoryEntry as StoredEntry
 from dialog.store.record import Record, StoredReply, encode
 from dialog.store.redis_store import AsyncRedisStore, RedisStore, Stored, apply_failure_policy
 from dialog.understanding import Understanding, understand
@@ -136,7 +137,7 @@ class _Base:
     ) -> tuple[Flow, Channel]:
         keys = _keys(conversation_id, tenant_id)
         said = inputs.text(text, tenant_id=tenant_id, conversation_id=conversation_id)
-        message = self._message(message_id, channel, keys)
+        message = self._message(message_id, channel, keys, said)
         heard: dict[bool, Understanding] = {}  # understood once per "is something pending"
 
         def decide(ctx: turn.Context) -> turn.Decision:
@@ -155,13 +156,13 @@ class _Base:
         where = {"tenant_id": tenant_id, "conversation_id": conversation_id}
         who = inputs.lead(lead, **where)
         when = inputs.future_start(start, self._turns.now(), **where)
-        message = self._message(message_id, channel, keys)
+        message = self._message(message_id, channel, keys, f"propose({who}, {when.isoformat()})")
         return self._turns.run(keys, lambda ctx: turn.propose(ctx, who, when), message), Channel(message.channel)
 
     @staticmethod
-    def _message(message_id: str | None, channel: str, keys: ConversationKeys) -> Message:
+    def _message(message_id: str | None, channel: str, keys: ConversationKeys, text: str) -> Message:
         where = {"tenant_id": keys.tenant_id, "conversation_id": keys.conversation_id}
-        return Message(inputs.message_id(message_id, **where), inputs.channel(channel).value)
+        return Message(inputs.message_id(message_id, **where), inputs.channel(channel).value, text)
 
     def _filed(self, keys: ConversationKeys, channel: str, done: Done) -> bytes:
         """The reply ``done`` gives on ``channel``, encoded to be filed under its message id."""
@@ -325,6 +326,7 @@ class Engine(_Base):
         cache_size: int = DEFAULT_CACHE_SIZE,
         calendar_timeout: float | None = DEFAULT_CALENDAR_TIMEOUT,
         calendar_inline: bool | None = None,
+        history_ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS,
     ) -> None:
         super().__init__(
             redis_client,
@@ -337,7 +339,7 @@ class Engine(_Base):
             calendar_timeout=calendar_timeout,
             calendar_inline=calendar_inline,
         )
-        self._store = RedisStore(redis_client, ttl_seconds=ttl_seconds)
+        self._store = RedisStore(redis_client, ttl_seconds=ttl_seconds, history_ttl_seconds=history_ttl_seconds)
 
     @classmethod
     def from_url(
@@ -408,6 +410,11 @@ class Engine(_Base):
             return None
         return self._snapshot(keys, stored, self._schedule(keys))
 
+    def history(self, conversation_id: str, *, tenant_id: str = "default") -> list[HistoryEntry]:
+        """The conversation's applied turns, oldest first (the last 200, for up to 30 days)."""
+        keys = _keys(conversation_id, tenant_id)
+        return [_history(e) for e in self._store.history(keys)]
+
     def recover(self, *, tenant_id: str | None = None) -> list[Reply]:
         """Settle every confirmation left outstanding (a turn that stopped mid-way), no user input needed.
 
@@ -450,7 +457,7 @@ class Engine(_Base):
             return cached or self._remember(request.keys, self._store.load(request.keys, request.message_id))
         if isinstance(request, Write):
             r = request
-            commit = self._store.commit(r.keys, r.expected, r.record, r.message_id, r.receipts)
+            commit = self._store.commit(r.keys, r.expected, r.record, r.entry, r.message_id, r.receipts)
             self._remember(r.keys, commit.stored)
             return commit
         if isinstance(request, Reach):
@@ -489,6 +496,7 @@ class AsyncEngine(_Base):
         cache_size: int = DEFAULT_CACHE_SIZE,
         calendar_timeout: float | None = DEFAULT_CALENDAR_TIMEOUT,
         calendar_in_thread: bool | None = None,
+        history_ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS,
     ) -> None:
         super().__init__(
             redis_client,
@@ -501,7 +509,7 @@ class AsyncEngine(_Base):
             calendar_timeout=calendar_timeout,
             calendar_inline=None if calendar_in_thread is None else not calendar_in_thread,
         )
-        self._store = AsyncRedisStore(redis_client, ttl_seconds=ttl_seconds)
+        self._store = AsyncRedisStore(redis_client, ttl_seconds=ttl_seconds, history_ttl_seconds=history_ttl_seconds)
 
     @staticmethod
     def _sync_client(redis_client: Any) -> Any:
@@ -555,6 +563,11 @@ class AsyncEngine(_Base):
             return None
         return self._snapshot(keys, stored, self._schedule(keys))
 
+    async def history(self, conversation_id: str, *, tenant_id: str = "default") -> list[HistoryEntry]:
+        """The conversation's applied turns, oldest first."""
+        keys = _keys(conversation_id, tenant_id)
+        return [_history(e) for e in await self._store.history(keys)]
+
     async def recover(self, *, tenant_id: str | None = None) -> list[Reply]:
         """Settle every confirmation left outstanding; failures are logged and left for the next sweep."""
         sweep = _Sweep()
@@ -596,7 +609,7 @@ class AsyncEngine(_Base):
             return cached or self._remember(request.keys, await self._store.load(request.keys, request.message_id))
         if isinstance(request, Write):
             r = request
-            commit = await self._store.commit(r.keys, r.expected, r.record, r.message_id, r.receipts)
+            commit = await self._store.commit(r.keys, r.expected, r.record, r.entry, r.message_id, r.receipts)
             self._remember(r.keys, commit.stored)
             return commit
         if isinstance(request, Reach):
@@ -657,6 +670,12 @@ def _proposal(record: Record, schedule: Schedule) -> Proposal | None:
 
 def _event(record: Record, schedule: Schedule) -> Event | None:
     return turn.as_event(record.booking, schedule)
+
+
+def _history(e: StoredEntry) -> HistoryEntry:
+    at = dt.datetime.fromtimestamp(e.at / 1000, dt.UTC)
+    before, after = State(e.state_from), State(e.state)
+    return HistoryEntry(at, e.version, e.channel, e.text, e.message_id, before, e.trigger, after, e.outcome, e.event_id)
 
 
 def _epoch(value: dt.datetime) -> int:

@@ -8,6 +8,7 @@ recorded confirmation first, retry a lost compare-and-set on the record it retur
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 from collections.abc import Callable, Generator
@@ -18,11 +19,11 @@ import msgspec
 
 from dialog import turn
 from dialog.calendar.base import Event, Schedule
-from dialog.errors import EventNotFound, SlotTaken, StoreUnavailable
-from dialog.machine import Trigger
+from dialog.errors import DialogError, EventNotFound, SlotTaken, StoreUnavailable
+from dialog.machine import State, Trigger
 from dialog.results import Outcome
 from dialog.store.keys import ConversationKeys
-from dialog.store.record import Booking, Change, Record, StoredReply
+from dialog.store.record import Booking, Change, HistoryEntry, Record, StoredReply
 from dialog.store.redis_store import Commit, Receipt, Stored
 
 # Concurrent turns on one conversation are retried inside the turn, never surfaced. The first
@@ -60,6 +61,7 @@ class Write:
     keys: ConversationKeys
     expected: Stored
     record: Record
+    entry: HistoryEntry  # appended to the history by the same script (its version set there)
     message_id: str | None = None  # refuse the write if this message already has a reply filed
     receipts: tuple[Receipt, ...] = ()  # replies to file with the write
 
@@ -132,10 +134,11 @@ class Replayed:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """The caller's id for this turn's message (None: not given), and the channel it came on."""
+    """The caller's id for this turn's message (None: not given), the channel it came on, and its words."""
 
     id: str | None
     channel: str
+    text: str = ""
 
 
 Ended = Done | Replayed
@@ -174,7 +177,8 @@ class Turns:
                 step = turn.Step(_confirmed_by(step.record, message), step.outcome, books=True)
             yield Reach(Checkpoint.DECIDED)
             receipts = () if step.books else self._receipts(keys, [message], Done(step, stored.version + 1, schedule))
-            commit: Commit = yield Write(keys, stored, step.record, message_id, receipts)
+            entry = self._entry(stored, step, message, recorded=step.books)
+            commit: Commit = yield Write(keys, stored, step.record, entry, message_id, receipts)
             if not commit.ok:
                 yield Reach(Checkpoint.CONFLICT)
                 stored = yield from self._after_conflict(keys, commit, attempt, message_id)
@@ -211,7 +215,11 @@ class Turns:
         return stored
 
     def _confirm(self, keys: ConversationKeys, schedule: Schedule, stored: Stored, message: Message | None) -> Flow:
-        """Settle the confirmation this turn recorded; report what stands if another turn did."""
+        """Settle the confirmation this turn recorded; report what became of it if another turn did."""
+        recorded = stored.record
+        assert recorded is not None
+        change, booking = recorded.change, recorded.pending_booking
+        intent, kind = (change.key, change.kind) if change is not None else (booking.key, "book")  # type: ignore[union-attr]
         stored, settled = yield from self._settle(keys, schedule, stored, message)
         if settled is not None:
             return settled
@@ -220,10 +228,30 @@ class Turns:
             if fresh.replay is not None:  # whoever settled it filed our reply
                 return Replayed(fresh.replay, schedule)
             stored = fresh
+        return (yield from self._what_became_of(keys, schedule, stored, intent, kind))
+
+    def _what_became_of(
+        self, keys: ConversationKeys, schedule: Schedule, stored: Stored, intent: str, kind: str
+    ) -> Flow:
+        """Another turn settled the confirmation this turn recorded: say what became of it.
+
+        Spec 4.1: the answer about a recorded confirmation is booked (the first report) or
+        already_booked while the calendar holds its event, or slot_taken, never what later
+        turns did to the conversation (a "no" after it does not make this "yes" nothing_pending).
+        """
         record = stored.record or turn.fresh_record()
-        booking = record.last is not None and record.last.trigger is Trigger.CONFIRM
-        outcome = Outcome.ALREADY_BOOKED if booking and record.booked else _last_outcome(record)
-        return Done(turn.Step(record, outcome, event=turn.as_event(record.booked, schedule)), stored.version, schedule)
+
+        def said(outcome: Outcome, event: Event | None = None) -> Done:
+            return Done(turn.Step(record, outcome, event=event), stored.version, schedule)
+
+        if record.dropped == intent:
+            return said(Outcome.SLOT_TAKEN)
+        if kind == "cancel":
+            return said(Outcome.CALL_CANCELLED)
+        if kind == "move" or (record.booked is not None and record.booked.key == intent):
+            return said(Outcome.ALREADY_BOOKED, turn.as_event(record.booked, schedule))
+        found: Event | None = yield Find(keys, intent)  # booked, then the conversation moved on
+        return said(Outcome.ALREADY_BOOKED, found) if found is not None else said(_last_outcome(record))
 
     def _settle(
         self, keys: ConversationKeys, schedule: Schedule, stored: Stored, message: Message | None
@@ -238,16 +266,18 @@ class Turns:
         change, booking = ctx.record.change, ctx.record.pending_booking
         if change is not None:
             step = yield from self._change(keys, ctx, change)
-            confirming = Message(change.message_id, change.channel)
+            confirming = Message(change.message_id, change.channel, change.said)
         else:
             assert booking is not None
             step = yield from self._book(keys, ctx, booking)
-            confirming = Message(booking.message_id, booking.channel)
+            confirming = Message(booking.message_id, booking.channel, booking.said)
         yield Reach(Checkpoint.CALENDAR_CALLED)
         done = Done(step, stored.version + 1, schedule)
         receipts = self._receipts(keys, [confirming, message], done)
-        commit: Commit = yield Write(keys, stored, step.record, message.id if message else None, receipts)
+        entry = self._entry(stored, step, confirming)  # the evidence: the words that confirmed it
+        commit: Commit = yield Write(keys, stored, step.record, entry, message.id if message else None, receipts)
         if not commit.ok:
+            yield from self._undo_if_dropped(keys, ctx.record, step, commit.stored)
             return commit.stored, None
         yield Reach(Checkpoint.COMMITTED)
         return commit.stored, done
@@ -263,6 +293,24 @@ class Turns:
         except SlotTaken:
             return (yield from self._resolve(keys, turn.settle_taken(ctx)))
         return turn.settle_booked(ctx, event)
+
+    def _undo_if_dropped(
+        self, keys: ConversationKeys, before: Record, step: turn.Step, now: Stored
+    ) -> Generator[Request, Any, None]:
+        """This turn's calendar call landed, but another turn had meanwhile settled the same
+        confirmation as slot_taken (its slot began, or was taken at that moment) and told the user
+        nothing changed: undo the call, so the calendar says what the conversation said."""
+        record, event = now.record, step.event
+        if record is None or event is None or step.outcome not in (Outcome.BOOKED, Outcome.MOVED):
+            return
+        booked = before.booked
+        if before.change is not None and record.dropped == before.change.key and booked is not None:
+            back = Change("move", before.change.key + ":undo", event.id, booked.start, booked.end)
+            with contextlib.suppress(DialogError):  # best effort: its old time may be gone too
+                yield Move(keys, back)
+        elif before.pending_booking is not None and record.dropped == before.pending_booking.key:
+            undo = Change("cancel", before.pending_booking.key + ":undo", event.id, 0, 0)
+            yield Cancel(keys, undo)
 
     def _change(self, keys: ConversationKeys, ctx: turn.Context, change: Change) -> Generator[Request, Any, turn.Step]:
         """Move or remove the booked call; a move whose new time has begun is ``slot_taken``."""
@@ -297,6 +345,32 @@ class Turns:
         slot: dt.datetime | None = yield FindSlot(keys, decision.query)
         return decision.build(slot)
 
+    def _entry(
+        self, stored: Stored, step: turn.Step, message: Message | None, *, recorded: bool = False
+    ) -> HistoryEntry:
+        """The history entry of a write: what it did, from what, on whose words."""
+        record = step.record
+        before = stored.record.state if stored.record is not None else State.IDLE
+        if recorded:  # a confirmation recorded, its calendar call to come: the state has not moved yet
+            trigger = record.change.kind if record.change is not None else Trigger.CONFIRM.value
+            trigger, outcome = {"cancel": Trigger.CALL_OFF.value}.get(trigger, trigger), "recorded"
+        else:
+            trigger = record.last.trigger.value if record.last is not None else ""
+            outcome = step.outcome.value
+        event = step.event.id if step.event is not None else (record.booked.event_id if record.booked else None)
+        return HistoryEntry(
+            at=int(self.now().timestamp() * 1000),
+            version=0,  # set by the store with the version it writes
+            channel=message.channel if message else "text",
+            text=message.text if message else "",
+            message_id=message.id if message else None,
+            state_from=before.value,
+            trigger=trigger,
+            state=record.state.value,
+            outcome=outcome,
+            event_id=event,
+        )
+
     def _context(self, keys: ConversationKeys, schedule: Schedule, stored: Stored) -> turn.Context:
         now = self.now().astimezone(schedule.tz)
         marker = stored.marker
@@ -310,12 +384,12 @@ class Turns:
 
 def _confirmed_by(record: Record, message: Message) -> Record:
     """The recorded confirmation remembers the message that made it (its reply is filed on settling)."""
+    said = {"message_id": message.id, "channel": message.channel, "said": message.text}
     if record.change is not None:
-        change = msgspec.structs.replace(record.change, message_id=message.id, channel=message.channel)
-        return msgspec.structs.replace(record, change=change)
+        return msgspec.structs.replace(record, change=msgspec.structs.replace(record.change, **said))
     booking = record.booking
     assert booking is not None
-    confirmed = msgspec.structs.replace(booking, message_id=message.id, channel=message.channel)
+    confirmed = msgspec.structs.replace(booking, **said)
     return msgspec.structs.replace(record, booking=confirmed)
 
 

@@ -75,3 +75,24 @@ class Snapshot:
     last_source: State | None
     last_outcome: str | None
     booking_pending: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One applied write of a conversation (spec 4.5), as ``engine.history`` returns it.
+
+    ``outcome`` is one of the turn outcomes, or "recorded" for a confirmation recorded before
+    its calendar call (the entry that settles it follows). ``text`` and ``channel`` are the words
+    that caused the write; for a settled confirmation, the words that confirmed it.
+    """
+
+    at: dt.datetime
+    version: int
+    channel: str
+    text: str
+    message_id: str | None
+    state_from: State
+    trigger: str
+    state: State
+    outcome: str
+    event_id: str | None

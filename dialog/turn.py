@@ -138,7 +138,7 @@ def settle_move_taken(ctx: Context) -> SlotNeeded:
     """The new time was taken before the move: offer moving to the first free slot after it."""
     change, booked = ctx.record.change, ctx.record.booked
     assert change is not None and booked is not None
-    cleared = msgspec.structs.replace(ctx.record, change=None)
+    cleared = msgspec.structs.replace(ctx.record, change=None, dropped=change.key)
     return _taken(Context(ctx.keys, ctx.now, ctx.schedule, cleared), booked.lead, change.start, "move")
 
 
@@ -146,7 +146,8 @@ def settle_taken(ctx: Context) -> SlotNeeded:
     """The slot was taken before the booking: offer the first free slot after it instead."""
     booking = ctx.record.booking
     assert booking is not None
-    return _taken(ctx, booking.lead, booking.start)
+    dropped = msgspec.structs.replace(ctx.record, dropped=booking.key)
+    return _taken(Context(ctx.keys, ctx.now, ctx.schedule, dropped), booking.lead, booking.start)
 
 
 def _taken(ctx: Context, lead: str, epoch: int, kind: str = "book") -> SlotNeeded:

@@ -14,7 +14,7 @@ from redis.crc import key_slot
 
 from dialog import CorruptState, Engine, InMemoryCalendar, StoreUnavailable
 from dialog.store.keys import MARKER_MAX_SECONDS, MARKER_MIN_SECONDS, WRITES_MEMORY_SECONDS, ConversationKeys
-from dialog.store.record import SCHEMA_VERSION
+from dialog.store.record import SCHEMA_VERSION, HistoryEntry
 from dialog.store.redis_store import RedisStore
 from dialog.testing import FakeClock
 
@@ -42,11 +42,12 @@ def test_every_key_has_a_ttl_and_the_conversation_ttl_is_refreshed_each_turn(
     engine.handle("c1", SCHEDULE)
     conv = ConversationKeys("default", "c1")
     keys = set(redis_client.scan_iter("dialog:*"))
-    # the conversation, its expiry marker, and its recent write tokens (for a lost reply's retry)
-    assert keys == {k.encode() for k in (conv.conversation, conv.expired_marker, conv.writes)}
+    # the conversation, its expiry marker, its recent write tokens (for a lost reply's retry), its history
+    assert keys == {k.encode() for k in (conv.conversation, conv.expired_marker, conv.writes, conv.history)}
     for key in keys:
         assert redis_client.pttl(key) > 0
     assert redis_client.pttl(conv.writes) <= WRITES_MEMORY_SECONDS * 1000
+    assert redis_client.pttl(conv.history) > redis_client.pttl(conv.conversation)  # spec 4.5: outlives it
     assert 590_000 < redis_client.pttl(conv.conversation) <= 600_000
     assert MARKER_MIN_SECONDS * 1000 <= redis_client.pttl(conv.expired_marker) <= MARKER_MAX_SECONDS * 1000
     assert redis_client.pttl(conv.expired_marker) > redis_client.pttl(conv.conversation) + 3_000_000
@@ -93,7 +94,8 @@ def test_a_stale_compare_and_set_is_refused_and_returns_what_stands(engine: Engi
     keys = ConversationKeys("default", "c1")
     stale = store.load(keys)
     engine.handle("c1", "move it")  # another writer moves the version on
-    result = store.commit(keys, stale, stale.record)  # type: ignore[arg-type]
+    entry = HistoryEntry(0, 0, "text", "test", None, "idle", "reprompt", "idle", "reprompted")
+    result = store.commit(keys, stale, stale.record, entry)  # type: ignore[arg-type]
     assert not result.ok
     assert result.stored.version == stale.version + 1
     assert result.stored.record is not None and result.stored.record.proposal != stale.record.proposal  # type: ignore[union-attr]

@@ -32,6 +32,10 @@ REMEMBERED_MESSAGES = 16
 # writes landed after it. The retry comes within ~1.6 s (see redis_store's failure policy);
 # a host's own, slower client policy still fits in 30 s.
 WRITES_MEMORY_SECONDS = 30
+# The history of applied turns: the last this many, kept this long after the last turn (and
+# never less than the conversation itself lives).
+HISTORY_ENTRIES = 200
+DEFAULT_HISTORY_TTL_SECONDS = 30 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +65,14 @@ class ConversationKeys:
         return f"{PREFIX}:{self.tag}:writes"
 
     @property
+    def history(self) -> str:
+        """A list of the conversation's applied turns, oldest first (spec 4.5)."""
+        return f"{PREFIX}:{self.tag}:history"
+
+    @property
     def all(self) -> list[str]:
         """The keys a turn reads and writes, in the order the store's scripts take them."""
-        return [self.conversation, self.expired_marker, self.replies, self.writes]
+        return [self.conversation, self.expired_marker, self.replies, self.writes, self.history]
 
     @property
     def expired_marker(self) -> str:

@@ -48,6 +48,7 @@ class Booking(msgspec.Struct, frozen=True, array_like=True):
     event_id: str | None = None
     message_id: str | None = None
     channel: str = "text"
+    said: str = ""  # the words that confirmed it: the booking's evidence
 
 
 class Request(msgspec.Struct, frozen=True, array_like=True):
@@ -76,6 +77,7 @@ class Change(msgspec.Struct, frozen=True, array_like=True):
     end: int
     message_id: str | None = None
     channel: str = "text"
+    said: str = ""
 
 
 class LastTransition(msgspec.Struct, frozen=True, array_like=True):
@@ -98,6 +100,9 @@ class Record(msgspec.Struct, frozen=True, array_like=True):
     last: LastTransition | None = None
     updated: int = 0
     change: Change | None = None
+    # The key of the last confirmation settled as slot_taken: a turn whose calendar call for it
+    # landed after that commit undoes its event (the conversation told the user nothing was booked).
+    dropped: str | None = None
     # Set by the store on every write: two writers that computed the same record still write
     # different bytes, so a retried script can tell its own landed write from another's.
     nonce: int = 0
@@ -141,6 +146,26 @@ class ExpiredMarker(msgspec.Struct, frozen=True, array_like=True):
     booking: Booking | None = None
 
 
+class HistoryEntry(msgspec.Struct, frozen=True, array_like=True):
+    """One applied write of a conversation, appended in the same script that applies it (spec 4.5).
+
+    ``at`` is epoch milliseconds of the engine's clock; ``trigger`` and ``outcome`` name what the
+    write did ("recorded": a confirmation recorded before its calendar call); ``text`` and
+    ``channel`` are the words that caused it (for a settled confirmation: the confirming words).
+    """
+
+    at: int
+    version: int
+    channel: str
+    text: str
+    message_id: str | None
+    state_from: str
+    trigger: str
+    state: str
+    outcome: str
+    event_id: str | None = None
+
+
 class StoredReply(msgspec.Struct, frozen=True, array_like=True):
     """A turn's reply, filed under its ``message_id`` so a retried message gets it back unchanged."""
 
@@ -160,7 +185,7 @@ _marker_decoder = msgspec.json.Decoder(ExpiredMarker)
 _reply_decoder = msgspec.json.Decoder(StoredReply)
 
 
-def encode(value: Record | ExpiredMarker | StoredReply) -> bytes:
+def encode(value: Record | ExpiredMarker | StoredReply | HistoryEntry) -> bytes:
     return _encoder.encode(value)
 
 
@@ -180,6 +205,13 @@ def decode_marker(raw: bytes) -> ExpiredMarker:
     if marker.booking is not None:
         _check_booking(marker.booking)
     return marker
+
+
+_history_decoder = msgspec.json.Decoder(HistoryEntry)
+
+
+def decode_history(raw: bytes) -> HistoryEntry:
+    return _history_decoder.decode(raw)
 
 
 def decode_reply(raw: bytes) -> StoredReply:

@@ -33,8 +33,10 @@ from dialog.store.migrations import from_v1
 from dialog.store.record import (
     Booking,
     ExpiredMarker,
+    HistoryEntry,
     Record,
     StoredReply,
+    decode_history,
     decode_marker,
     decode_record,
     decode_reply,
@@ -47,7 +49,8 @@ from dialog.store.record import (
 # {kind, a, b, marker, reply, writes}: kind 0 none; 2 a string "<version>.<nonce>|<json>" (schema
 # 2) in a; 1 a schema-1 hash, version in a and record in b; -1 another Redis type, named in a. The
 # marker and the reply are false (none), a string, or {type name} when the key holds another
-# type; writes is false, or {type name} when the write-token set is not a sorted set.
+# type; writes and history are false, or {type name} when the write-token set is not a sorted
+# set or the history not a list.
 _CURRENT = """
 local function conversation()
   local kind = redis.call('TYPE', KEYS[1])['ok']
@@ -75,14 +78,14 @@ local function reply(id)
   end
   return false
 end
-local function writes()
-  local kind = redis.call('TYPE', KEYS[4])['ok']
-  if kind == 'none' or kind == 'zset' then return false end
+local function own(key, wanted)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'none' or kind == wanted then return false end
   return {kind}
 end
 local function current(id)
   local c = conversation()
-  return {c[1], c[2], c[3], marker(), reply(id), writes()}
+  return {c[1], c[2], c[3], marker(), reply(id), own(KEYS[4], 'zset'), own(KEYS[5], 'list')}
 end
 local function token_of(cur)
   if cur[1] == 0 then return '0' end
@@ -92,13 +95,14 @@ local function token_of(cur)
 end
 """
 
-# KEYS: conversation, expired marker, replies, write tokens. ARGV: message id ('' none).
+# KEYS: conversation, expired marker, replies, write tokens, history. ARGV: message id ('' none).
 LOAD_SCRIPT = _CURRENT + "return current(ARGV[1])\n"
 
-# KEYS: conversation, expired marker, replies, write tokens.
+# KEYS: conversation, expired marker, replies, write tokens, history.
 # ARGV: expected token ("0": must not exist), new token, record, ttl ms, marker ('' deletes),
-# marker ttl ms, this turn's message id ('' none), replies to keep, write-token memory ms, then
-# pairs of (message id, reply) to file. Writes only when the conversation stands at the expected
+# marker ttl ms, this turn's message id ('' none), replies to keep, write-token memory ms, the
+# history entry, history ttl ms, history entries to keep, then pairs of (message id, reply) to
+# file. Writes only when the conversation stands at the expected
 # token, every key holds its own type, and the message has no reply filed yet (a retried message
 # is never applied again). Returns {1} when written, or when this very write landed before
 # (redis-py sent the script again after its reply was lost; other writes may have landed since),
@@ -107,7 +111,7 @@ CAS_SCRIPT = (
     _CURRENT
     + """
 local cur = current(ARGV[7])
-if cur[6] then return cur end
+if cur[6] or cur[7] then return cur end
 local token = token_of(cur)
 if token == ARGV[2] or redis.call('ZSCORE', KEYS[4], ARGV[2]) then return {1} end
 if token ~= ARGV[1] or type(cur[4]) == 'table' or cur[5] then return cur end
@@ -117,10 +121,13 @@ if ARGV[5] == '' then
 else
   redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
 end
-for i = 10, #ARGV, 2 do
+for i = 13, #ARGV, 2 do
   redis.call('LPUSH', KEYS[3], #ARGV[i] .. '|' .. ARGV[i] .. ARGV[i + 1])
 end
-if #ARGV > 9 then redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1) end
+if #ARGV > 12 then redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1) end
+redis.call('RPUSH', KEYS[5], ARGV[10])
+redis.call('LTRIM', KEYS[5], -tonumber(ARGV[12]), -1)
+redis.call('PEXPIRE', KEYS[5], ARGV[11])
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -215,13 +222,20 @@ _V1_VERSION = re.compile(rb"[0-9]{1,15}")
 class StoreCodec:
     """The pure half of the store: script arguments out, Redis replies in. No I/O."""
 
-    def __init__(self, ttl_seconds: int) -> None:
+    def __init__(self, ttl_seconds: int, history_ttl_seconds: int = K.DEFAULT_HISTORY_TTL_SECONDS) -> None:
         self.ttl_ms = ttl_seconds * 1000
         self.pending_ttl_ms = max(K.PENDING_BOOKING_TTL_SECONDS, ttl_seconds) * 1000
         self.marker_ttl_ms = K.marker_ttl_seconds(ttl_seconds) * 1000
+        # the history lives at least as long as the conversation, whatever its TTL
+        self.history_ttl_ms = max(history_ttl_seconds * 1000, self.pending_ttl_ms)
 
     def cas_args(
-        self, expected: Stored, record: Record, message_id: str | None, receipts: Sequence[Receipt]
+        self,
+        expected: Stored,
+        record: Record,
+        message_id: str | None,
+        receipts: Sequence[Receipt],
+        entry: HistoryEntry,
     ) -> tuple[list[Any], Stored]:
         """Arguments of the CAS script writing ``record`` as the next version, stamped with a nonce."""
         version = expected.version + 1
@@ -234,6 +248,8 @@ class StoreCodec:
         expect = expected.token if expected.record else "0"
         args: list[Any] = [expect, written.token, encode(record), ttl, encode(marker) if marker else b""]
         args += [self.marker_ttl_ms, message_id or "", K.REMEMBERED_MESSAGES, K.WRITES_MEMORY_SECONDS * 1000]
+        entry = msgspec.structs.replace(entry, version=version)
+        args += [encode(entry), self.history_ttl_ms, K.HISTORY_ENTRIES]
         for receipt in receipts:
             args += [receipt.message_id, receipt.reply]
         return args, written
@@ -245,6 +261,8 @@ class StoreCodec:
         replay = _reply(current[4])
         if current[5] is not None:
             raise _Unreadable(f"the write-token key holds a Redis {_as_text(current[5][0])}", "writes")
+        if current[6] is not None:
+            raise _Unreadable(f"the history key holds a Redis {_as_text(current[6][0])}", "history")
         version = int(token.partition(".")[0])
         if record is None and marker is not None:
             version = marker.version  # versions keep growing across an expiry
@@ -291,7 +309,13 @@ class Receipt:
 
 
 def _key_of(keys: K.ConversationKeys, kind: str) -> str:
-    kinds = {"conv": keys.conversation, "pending": keys.expired_marker, "replies": keys.replies, "writes": keys.writes}
+    kinds = {
+        "conv": keys.conversation,
+        "pending": keys.expired_marker,
+        "replies": keys.replies,
+        "writes": keys.writes,
+        "history": keys.history,
+    }
     return kinds[kind]
 
 
@@ -305,9 +329,11 @@ QUARANTINE_ARGS = [K.QUARANTINE_TTL_SECONDS * 1000]
 class RedisStore:
     """Load and compare-and-set conversations on a synchronous redis-py client."""
 
-    def __init__(self, client: Any, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: Any, *, ttl_seconds: int, history_ttl_seconds: int = K.DEFAULT_HISTORY_TTL_SECONDS
+    ) -> None:
         self._client = client
-        self._codec = StoreCodec(ttl_seconds)
+        self._codec = StoreCodec(ttl_seconds, history_ttl_seconds)
         self._load = client.register_script(LOAD_SCRIPT)
         self._cas = client.register_script(CAS_SCRIPT)
         self._quarantine = client.register_script(QUARANTINE_SCRIPT)
@@ -326,15 +352,25 @@ class RedisStore:
         keys: K.ConversationKeys,
         expected: Stored,
         record: Record,
+        entry: HistoryEntry,
         message_id: str | None = None,
         receipts: Sequence[Receipt] = (),
     ) -> Commit:
         """Write ``record`` as version ``expected.version + 1`` if nobody wrote in between."""
-        args, written = self._codec.cas_args(expected, record, message_id, receipts)
+        args, written = self._codec.cas_args(expected, record, message_id, receipts, entry)
         try:
             with _translated(keys):
                 reply = self._cas(keys=keys.all, args=args)
             return self._codec.committed(reply, written)
+        except _Unreadable as exc:
+            self._corrupt(keys, exc)
+
+    def history(self, keys: K.ConversationKeys) -> list[HistoryEntry]:
+        """The conversation's applied turns, oldest first (one round trip)."""
+        try:
+            with _translated(keys, "history"):
+                raw = self._client.lrange(keys.history, 0, -1)
+            return _entries(raw)
         except _Unreadable as exc:
             self._corrupt(keys, exc)
 
@@ -356,9 +392,11 @@ class RedisStore:
 class AsyncRedisStore:
     """The same store on a ``redis.asyncio`` client: same scripts, same codec, awaited I/O."""
 
-    def __init__(self, client: Any, *, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: Any, *, ttl_seconds: int, history_ttl_seconds: int = K.DEFAULT_HISTORY_TTL_SECONDS
+    ) -> None:
         self._client = client
-        self._codec = StoreCodec(ttl_seconds)
+        self._codec = StoreCodec(ttl_seconds, history_ttl_seconds)
         self._load = client.register_script(LOAD_SCRIPT)
         self._cas = client.register_script(CAS_SCRIPT)
         self._quarantine = client.register_script(QUARANTINE_SCRIPT)
@@ -376,14 +414,23 @@ class AsyncRedisStore:
         keys: K.ConversationKeys,
         expected: Stored,
         record: Record,
+        entry: HistoryEntry,
         message_id: str | None = None,
         receipts: Sequence[Receipt] = (),
     ) -> Commit:
-        args, written = self._codec.cas_args(expected, record, message_id, receipts)
+        args, written = self._codec.cas_args(expected, record, message_id, receipts, entry)
         try:
             with _translated(keys):
                 reply = await self._cas(keys=keys.all, args=args)
             return self._codec.committed(reply, written)
+        except _Unreadable as exc:
+            await self._corrupt(keys, exc)
+
+    async def history(self, keys: K.ConversationKeys) -> list[HistoryEntry]:
+        try:
+            with _translated(keys, "history"):
+                raw = await self._client.lrange(keys.history, 0, -1)
+            return _entries(raw)
         except _Unreadable as exc:
             await self._corrupt(keys, exc)
 
@@ -442,6 +489,13 @@ def _reply(raw: Any) -> StoredReply | None:
         raise _Unreadable(f"a filed reply cannot be read: {exc}", "replies") from exc
 
 
+def _entries(raw: list[Any]) -> list[HistoryEntry]:
+    try:
+        return [decode_history(_as_bytes(item)) for item in raw]
+    except (ValueError, msgspec.DecodeError) as exc:
+        raise _Unreadable(f"a history entry cannot be read: {exc}", "history") from exc
+
+
 def _as_text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -451,13 +505,13 @@ def _as_bytes(value: Any) -> bytes:
 
 
 @contextlib.contextmanager
-def _translated(keys: K.ConversationKeys) -> Iterator[None]:
+def _translated(keys: K.ConversationKeys, kind: str = "conv") -> Iterator[None]:
     """Turns redis-py's errors into ``StoreUnavailable`` naming the conversation."""
     try:
         yield
     except redis.ResponseError as exc:
         if "WRONGTYPE" in str(exc):  # the scripts check types first; kept as a last line of defence
-            raise _Unreadable(f"a conversation key holds foreign data ({exc})") from exc
+            raise _Unreadable(f"a conversation key holds foreign data ({exc})", kind) from exc
         raise _unavailable(keys, exc) from exc
     except (redis.RedisError, RedisClusterException) as exc:
         # a cluster client with no reachable node raises RedisClusterException, not a RedisError

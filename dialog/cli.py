@@ -151,7 +151,8 @@ def _chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys
     engine = _engine(args, out)
     interactive = stdin.isatty()
     print(
-        f"dialog chat: conversation {args.conversation!r}, tenant {args.tenant!r}, {args.channel}. Ctrl-D to leave.",
+        f"dialog chat: conversation {args.conversation!r}, tenant {args.tenant!r}, {args.channel}. "
+        "/history shows its turns; Ctrl-D to leave.",
         file=out,
     )
     while True:
@@ -159,8 +160,13 @@ def _chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys
             print("you> ", end="", file=out, flush=True)
         line = stdin.readline()
         if not line:
+            if interactive:
+                print(file=out)  # Ctrl-D: leave the shell's prompt on a line of its own
             return 0
         if not line.strip():
+            continue
+        if line.strip() == "/history":
+            _print_history(engine, args, out)
             continue
         try:
             reply = engine.handle(args.conversation, line.rstrip("\n"), tenant_id=args.tenant, channel=args.channel)
@@ -168,6 +174,24 @@ def _chat(args: argparse.Namespace, stdin: TextIO = sys.stdin, out: TextIO = sys
             print(f"error: {exc}", file=out)
             continue
         print(f"dialog> {reply.text}   [{reply.state} / {reply.outcome}]", file=out, flush=True)
+
+
+def _print_history(engine: Engine, args: argparse.Namespace, out: TextIO) -> None:
+    """`/history` in dialog chat: the conversation's applied turns, oldest first."""
+    try:
+        entries = engine.history(args.conversation, tenant_id=args.tenant)
+    except DialogError as exc:
+        print(f"error: {exc}", file=out)
+        return
+    for e in entries:
+        event = f" event={e.event_id}" if e.event_id else ""
+        print(
+            f"  v{e.version} {e.at:%Y-%m-%d %H:%M:%S} [{e.channel}] {e.text!r}: "
+            f"{e.state_from} --{e.trigger}--> {e.state} ({e.outcome}){event}",
+            file=out,
+        )
+    if not entries:
+        print("  (no history)", file=out)
 
 
 def _demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

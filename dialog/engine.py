@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import inspect
 import logging
 import random
 import time
@@ -106,6 +107,8 @@ class _Base:
         # in-memory calendar never waits, so by default it is called inline.
         self._calls = CalendarCalls(timeout=calendar_timeout)
         self._inline = self._never_hangs(self.calendar) if calendar_inline is None else calendar_inline
+        # A host's calendar written before book() took the evidence note keeps working without it.
+        self._takes_note = _accepts(self.calendar.book, "note")
 
     @staticmethod
     def _sync_client(redis_client: Any) -> Any:
@@ -212,8 +215,9 @@ class _Base:
             return lambda: self.calendar.cancel(keys.tenant_id, gone.event_id, idempotency_key=gone.key)
         if isinstance(request, Book):
             b = request.booking
+            extra = {"note": evidence(b.said, b.channel, b.message_id)} if self._takes_note else {}
             return lambda: self.calendar.book(
-                keys.tenant_id, lead=b.lead, start=_utc(b.start), end=_utc(b.end), idempotency_key=b.key
+                keys.tenant_id, lead=b.lead, start=_utc(b.start), end=_utc(b.end), idempotency_key=b.key, **extra
             )
         assert isinstance(request, FindSlot)
         q = request.query
@@ -676,6 +680,20 @@ def _history(e: StoredEntry) -> HistoryEntry:
     at = dt.datetime.fromtimestamp(e.at / 1000, dt.UTC)
     before, after = State(e.state_from), State(e.state)
     return HistoryEntry(at, e.version, e.channel, e.text, e.message_id, before, e.trigger, after, e.outcome, e.event_id)
+
+
+def _accepts(function: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+def evidence(said: str, channel: str, message_id: str | None) -> str:
+    """What a booked event records about its confirmation (spec 4.5)."""
+    ref = f", message {message_id}" if message_id else ""
+    return f'Confirmed by "{said}" on the {channel} channel{ref} (dialog).'
 
 
 def _epoch(value: dt.datetime) -> int:

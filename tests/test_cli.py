@@ -170,3 +170,12 @@ def test_a_missing_extra_is_a_one_line_message_naming_it(module: str, args: list
     assert result.returncode == 2
     assert f"pip install 'durable-dialog[{extra}]'" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_chat_shows_the_history(redis_url: str, redis_client: object) -> None:
+    result = dialog("chat", "--redis-url", redis_url, "--conversation", "h", stdin=f"{SCHEDULE}\nyes\n/history\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split("/history shows")[1].splitlines()
+    history = [line for line in lines if line.startswith("  v")]
+    assert len(history) == 3
+    assert "'yes': awaiting_confirmation --confirm--> done (booked) event=" in history[-1]

@@ -137,3 +137,26 @@ def test_entries_carry_the_engines_clock(engine: Engine, clock: FakeClock) -> No
     engine.handle("c1", "hmm")
     first, second = engine.history("c1")
     assert second.at - first.at == dt.timedelta(minutes=5)
+
+
+def test_the_booked_event_carries_its_evidence(engine: Engine, calendar: InMemoryCalendar) -> None:
+    engine.handle("c1", PROPOSE)
+    engine.handle("c1", "uh yeah sure", channel="voice", message_id="m-1")
+    (event,) = calendar.events("default")
+    assert event.note == 'Confirmed by "uh yeah sure" on the voice channel, message m-1 (dialog).'
+
+
+def test_a_host_calendar_whose_book_takes_no_note_still_books(make_engine: Callable[..., Engine]) -> None:
+    """Calendars written against the first release's protocol keep working: the note is optional."""
+
+    class OldCalendar(InMemoryCalendar):
+        def book(  # type: ignore[override]
+            self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str
+        ) -> object:
+            return super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key)
+
+    calendar = OldCalendar()
+    engine = make_engine(calendar=calendar)
+    engine.handle("c1", PROPOSE)
+    assert engine.handle("c1", "yes").outcome == "booked"
+    assert calendar.events("default")[0].note == ""

@@ -132,6 +132,7 @@ def test_a_conversation_over_http_books_exactly_once(client: TestClient, calenda
         "start": "2026-11-24T10:00:00+00:00",
         "end": "2026-11-24T10:30:00+00:00",
         "lead": "Dana Scully",
+        "kind": "book",
     }
     assert "Dana Scully" in body["text"]
 
@@ -736,3 +737,24 @@ def test_the_app_sweeps_stranded_confirmations_in_the_background(
 def test_a_bad_recover_interval_names_the_variable(value: str) -> None:
     with pytest.raises(ConfigError, match="DIALOG_RECOVER_EVERY"):
         settings_from_env({"DIALOG_API_KEYS": "k=t", "DIALOG_RECOVER_EVERY": value})
+
+
+def test_the_history_of_a_conversation_over_http(client: TestClient) -> None:
+    """GET .../history: every applied turn, oldest first, with the words and channel that confirmed the call."""
+    say(client, "c1", "Schedule a call with Dana Scully tomorrow at 10am")
+    say(client, "c1", "uh yeah sure", channel="voice")
+    response = client.get("/v1/conversations/c1/history", headers=ACME)
+    assert response.status_code == 200
+    entries = response.json()["entries"]
+    assert [(e["version"], e["outcome"]) for e in entries] == [(1, "proposed"), (2, "recorded"), (3, "booked")]
+    assert (entries[-1]["text"], entries[-1]["channel"]) == ("uh yeah sure", "voice")
+    assert entries[-1]["event_id"] is not None and ISO_WITH_OFFSET.match(entries[0]["at"])
+    assert client.get("/v1/conversations/c1/history", headers=GLOBEX).status_code == 404  # another tenant's
+    assert client.get("/v1/conversations/nobody/history", headers=ACME).status_code == 404
+
+
+def test_a_move_proposal_says_its_kind(client: TestClient) -> None:
+    say(client, "c1", "Schedule a call with Dana Scully tomorrow at 10am")
+    say(client, "c1", "yes")
+    body = say(client, "c1", "can we move the call to 3pm?").json()
+    assert body["proposal"]["kind"] == "move" and body["event"] is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -22,6 +22,9 @@ class Event:
     end: dt.datetime
     lead: str
     idempotency_key: str
+    # The booking's evidence: which words, on which channel, confirmed it (spec 4.5). Not part of
+    # an event's identity: two views of one event compare equal whatever their notes say.
+    note: str = field(default="", compare=False)
 
 
 class Schedule(BaseModel):
@@ -84,10 +87,14 @@ class Calendar(Protocol):
         """Busy time and booked events overlapping [start, end), as aware intervals."""
         ...
 
-    def book(self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str) -> Event:
+    def book(
+        self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str, note: str = ""
+    ) -> Event:
         """Create the event once: the same key again returns the first event and books nothing.
 
-        Raises ``SlotTaken`` when [start, end) overlaps busy time or another event.
+        ``note`` is the booking's evidence (which words on which channel confirmed it), kept with
+        the event where the calendar can hold it. Raises ``SlotTaken`` when [start, end) overlaps
+        busy time or another event.
         """
         ...
 

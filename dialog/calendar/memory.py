@@ -40,7 +40,9 @@ class InMemoryCalendar:
         with self._lock:
             return [iv for iv in self._taken(tenant_id) if iv[0] < end and start < iv[1]]
 
-    def book(self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str) -> Event:
+    def book(
+        self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str, note: str = ""
+    ) -> Event:
         _check_interval(start, end)
         with self._lock:
             events = self._events.setdefault(tenant_id, {})
@@ -48,7 +50,7 @@ class InMemoryCalendar:
                 return events[idempotency_key]
             if any(b_start < end and start < b_end for b_start, b_end in self._taken(tenant_id)):
                 raise SlotTaken("the slot overlaps busy time or another event", tenant_id=tenant_id)
-            event = Event(f"evt_{uuid.uuid4().hex}", start, end, lead, idempotency_key)
+            event = Event(f"evt_{uuid.uuid4().hex}", start, end, lead, idempotency_key, note)
             events[idempotency_key] = event
             return event
 

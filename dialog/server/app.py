@@ -40,7 +40,7 @@ from dialog.engine import AsyncEngine
 from dialog.errors import CalendarUnavailable, CorruptState, DialogError, InvalidInput, StoreUnavailable
 from dialog.inputs import MAX_TEXT_BYTES
 from dialog.machine import State
-from dialog.results import Channel, Outcome, Proposal, Reply, Snapshot
+from dialog.results import Channel, HistoryEntry, Outcome, Proposal, Reply, Snapshot
 from dialog.server import config
 from dialog.server.auth import KeyRing
 from dialog.server.metrics import CONTENT_TYPE, Metrics
@@ -91,10 +91,13 @@ class ProposalOut(BaseModel):
     start: Time
     end: Time
     lead: str
+    kind: Literal["book", "move", "cancel"] = Field(
+        "book", description='"book" a new call; "move" the booked call (`event`) to `start`; "cancel" it.'
+    )
 
     @classmethod
     def of(cls, p: Proposal | None) -> ProposalOut | None:
-        return None if p is None else cls(start=p.start, end=p.end, lead=p.lead)
+        return None if p is None else cls(start=p.start, end=p.end, lead=p.lead, kind=p.kind)  # type: ignore[arg-type]
 
 
 class EventOut(BaseModel):
@@ -132,6 +135,30 @@ class ReplyOut(BaseModel):
             version=r.version,
             channel=r.channel,
         )
+
+
+class HistoryEntryOut(BaseModel):
+    """One applied write: when, which version, whose words on which channel, what it did."""
+
+    at: Time
+    version: int
+    channel: str
+    text: str
+    message_id: str | None
+    state_from: State
+    trigger: str
+    state: State
+    outcome: str = Field(description='a turn outcome, or "recorded": a confirmation written before its calendar call')
+    event_id: str | None
+
+    @classmethod
+    def of(cls, e: HistoryEntry) -> HistoryEntryOut:
+        return cls(**{name: getattr(e, name) for name in cls.model_fields})
+
+
+class HistoryOut(BaseModel):
+    conversation_id: str
+    entries: list[HistoryEntryOut]
 
 
 class SnapshotOut(BaseModel):
@@ -506,6 +533,14 @@ async def get_conversation(request: Request, conversation_id: ConversationId, te
     return SnapshotOut.of(await _snapshot(request, conversation_id, tenant))
 
 
+async def get_history(request: Request, conversation_id: ConversationId, tenant: Tenant) -> HistoryOut:
+    """Every applied turn, oldest first (the last 200, for 30 days); 404 when there is none."""
+    entries = await _service(request).engine.history(conversation_id, tenant_id=tenant)
+    if not entries:
+        raise ApiError(404, "not_found", "no such conversation (never written, or its history expired)")
+    return HistoryOut(conversation_id=conversation_id, entries=[HistoryEntryOut.of(e) for e in entries])
+
+
 async def get_diagram(
     request: Request,
     conversation_id: ConversationId,
@@ -728,6 +763,7 @@ def _routes(app: FastAPI) -> None:
     app.post(f"{conversation}/messages", responses=turn_errors, tags=["conversations"])(post_message)
     app.post(f"{conversation}/proposals", responses=_errors(401, 409, 422, 503), tags=["conversations"])(post_proposal)
     app.get(conversation, responses=_errors(401, 404, 409, 422, 503), tags=["conversations"])(get_conversation)
+    app.get(f"{conversation}/history", responses=_errors(401, 404, 409, 422, 503), tags=["conversations"])(get_history)
     svg_or_mermaid = {
         "content": {
             "image/svg+xml": {"schema": {"type": "string"}},

@@ -695,3 +695,82 @@ def test_the_same_key_landing_on_the_last_attempt_is_found_not_reported_unavaila
         *(f"theirs-{n}" for n in range(ATTEMPTS - 1)),
         "mine",
     ]
+
+
+# --- the booking's evidence (spec 4.5): the note as the event's DESCRIPTION --------------------------
+
+NOTE = 'Confirmed by "uh yeah sure" on the voice channel, message m-1 (dialog).'
+
+
+def _unfolded(body: bytes) -> str:
+    """The raw resource with its content lines unfolded (RFC 5545 3.1), escapes left as they are."""
+    return body.decode().replace("\r\n ", "").replace("\r\n\t", "")
+
+
+def test_a_bookings_note_is_its_description_read_back_by_every_instance_and_kept_by_a_move(
+    radicale: RadicaleServer, tenant: str
+) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials, schedules={tenant: BERLIN})
+    other = CalDAVCalendar(radicale.url_with_credentials, schedules={tenant: BERLIN})  # another process's view
+    start, end = TUE_10_BERLIN, TUE_10_BERLIN + HALF_HOUR
+
+    booked = calendar.book(tenant, lead="Dana Scully", start=start, end=end, idempotency_key="key-1", note=NOTE)
+
+    assert booked.note == NOTE
+    # On the server: the DESCRIPTION, iCalendar-escaped (the comma), read back by an independent client.
+    assert str(_stored(radicale, tenant, "key-1")["DESCRIPTION"]) == NOTE
+    raw = _unfolded(_resource_body(radicale, tenant, "key-1"))
+    assert 'DESCRIPTION:Confirmed by "uh yeah sure" on the voice channel\\, message m-1 (dialog).\r\n' in raw
+    for view in (calendar, other):
+        assert [e.note for e in view.events(tenant)] == [NOTE]
+        found = view.find(tenant, "key-1")
+        assert found is not None and found.note == NOTE
+    again = other.book(tenant, lead="Dana Scully", start=start, end=end, idempotency_key="key-1", note="other")
+    assert again.note == NOTE  # the first booking's evidence, not the replay's
+
+    later = start + 4 * HALF_HOUR
+    moved = other.move(tenant, booked.id, start=later, end=later + HALF_HOUR, idempotency_key="move-1")
+    assert moved.note == NOTE and moved.start == later
+    assert str(_stored(radicale, tenant, "key-1")["DESCRIPTION"]) == NOTE
+    assert [e.note for e in calendar.events(tenant)] == [NOTE]
+    replayed = calendar.move(tenant, booked.id, start=start, end=end, idempotency_key="move-1")
+    assert replayed.note == NOTE and replayed.start == later
+    gone = calendar.cancel(tenant, booked.id, idempotency_key="cancel-1")
+    assert gone is not None and gone.note == NOTE
+    assert str(_stored(radicale, tenant, "key-1")["DESCRIPTION"]) == NOTE  # the tombstone keeps it
+
+
+def test_a_note_with_text_special_characters_round_trips(radicale: RadicaleServer, tenant: str) -> None:
+    calendar = CalDAVCalendar(radicale.url_with_credentials)
+    other = CalDAVCalendar(radicale.url_with_credentials)
+    note = 'said "ja; klar, gern" \\ Zoë\nline two\r\nline three ' + "Ω" * 80  # escapes, line breaks, folding
+    start = TUE_10_BERLIN
+    booked = calendar.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="k", note=note)
+    read_back = note.replace("\r\n", "\n")  # iCalendar text has one kind of line break
+    assert booked.note == read_back
+    assert [e.note for e in other.events(tenant)] == [read_back]
+    assert str(_stored(radicale, tenant, "k")["DESCRIPTION"]) == read_back
+
+
+def test_events_without_a_description_read_with_an_empty_note(radicale: RadicaleServer, tenant: str) -> None:
+    """A person's event, a booking written before notes existed, a booking made without a note: ""."""
+    calendar = CalDAVCalendar(radicale.url_with_credentials)
+    calendar.events(tenant)  # creates the collection
+    for uid, extra in [("lunch", ""), ("older", "X-DIALOG-KIND:booking\r\nX-DIALOG-LEAD:Fox\r\n")]:
+        body = (
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+            f"UID:{uid}\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261124T120000Z\r\n"
+            f"DTEND:20261124T130000Z\r\nSUMMARY:Lunch\r\n{extra}END:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+        status, _ = radicale.request("PUT", f"/{USER}/{tenant}/{uid}.ics", body, **{"Content-Type": "text/calendar"})
+        assert status == 201
+    start = TUE_10_BERLIN
+    plain = calendar.book(tenant, lead="Dana", start=start, end=start + HALF_HOUR, idempotency_key="plain")
+    assert plain.note == "" and "DESCRIPTION" not in _stored(radicale, tenant, "plain")
+
+    lunch = calendar.find(tenant, "lunch")
+    assert lunch is not None and lunch.note == ""
+    assert [(e.id, e.note) for e in calendar.events(tenant)] == [("plain", ""), ("older", "")]
+    later = start + 10 * HALF_HOUR
+    moved = calendar.move(tenant, "older", start=later, end=later + HALF_HOUR, idempotency_key="m-1")
+    assert moved.note == "" and moved.lead == "Fox" and "DESCRIPTION" not in _stored(radicale, tenant, "older")

@@ -646,3 +646,117 @@ def test_figures_memory_per_event_and_time_per_call(redis_client: redis.Redis) -
     for name, value in figures.items():
         print(f"{name}: {value:.0f}")
     assert figures["bytes per event (1,000 events on one tenant)"] < 1024
+
+
+# --- the booking's evidence (spec 4.5): a note kept with the event ----------------------------------
+
+NOTE = 'Confirmed by "uh yeah sure" on the voice channel, message m-1 (dialog).'
+
+
+def stored_record(client: redis.Redis, tenant: str, event_id: str) -> Any:
+    """The event's record as Redis holds it, decoded by an independent JSON reader."""
+    raw = client.hget(CalendarKeys(tenant).events, event_id)
+    assert isinstance(raw, bytes)
+    return json.loads(raw)
+
+
+def test_a_bookings_note_comes_back_and_survives_a_move_and_a_cancel(cal: Backend) -> None:
+    event = cal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k1", note=NOTE)
+    assert event.note == NOTE
+    assert [e.note for e in cal.events("acme")] == [NOTE]
+    found = cal.find("acme", "k1")
+    assert found is not None and found.note == NOTE
+    again = cal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k1", note="another")
+    assert again.note == NOTE  # the first booking's evidence, not the replay's
+    moved = cal.move("acme", event.id, start=at(2), end=at(2.5), idempotency_key="m1")
+    assert moved.note == NOTE and (moved.start, moved.end) == (at(2), at(2.5))
+    assert [e.note for e in cal.events("acme")] == [NOTE]
+    replayed = cal.move("acme", event.id, start=at(4), end=at(4.5), idempotency_key="m1")
+    assert replayed.note == NOTE and replayed.start == at(2)
+    gone = cal.cancel("acme", event.id, idempotency_key="c1")
+    assert gone is not None and gone.note == NOTE
+    again_gone = cal.cancel("acme", event.id, idempotency_key="c1")
+    assert again_gone is not None and again_gone.note == NOTE
+
+
+def test_a_booking_without_a_note_reads_with_an_empty_one(cal: Backend) -> None:
+    event = cal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k1")
+    assert event.note == "" and [e.note for e in cal.events("acme")] == [""]
+
+
+def test_the_note_is_not_part_of_an_events_identity(cal: Backend) -> None:
+    event = cal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k1", note=NOTE)
+    other_view = Event(event.id, event.start, event.end, "Dana", "k1", "something else")
+    assert event == other_view and hash(event) == hash(other_view)
+
+
+def test_another_process_reads_the_note_and_a_move_from_it_keeps_it(redis_url: str, rcal: RedisCalendar) -> None:
+    event = rcal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k1", note=NOTE)
+    client = redis.Redis.from_url(redis_url)  # another process's connection and calendar
+    try:
+        other = RedisCalendar(client, schedules={"acme": Schedule(timezone="Europe/Berlin")})
+        found = other.find("acme", "k1")
+        assert found is not None and found.note == NOTE and found.start.tzinfo == ZoneInfo("Europe/Berlin")
+        assert [e.note for e in other.events("acme")] == [NOTE]
+        moved = other.move("acme", event.id, start=at(3), end=at(3.5), idempotency_key="m1")
+        assert moved.note == NOTE
+    finally:
+        client.close()
+    (seen,) = rcal.events("acme")
+    assert seen.note == NOTE and (seen.start, seen.end) == (at(3), at(3.5))
+
+
+def test_the_record_holds_the_note_as_a_sixth_element_and_a_move_keeps_it(
+    rcal: RedisCalendar, redis_client: redis.Redis
+) -> None:
+    event = rcal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k1", note=NOTE)
+    booked = [event.id, int(at(0).timestamp()), int(at(0.5).timestamp()), "Dana", "k1", NOTE]
+    assert stored_record(redis_client, "acme", event.id) == booked
+    rcal.move("acme", event.id, start=at(1), end=at(1.5), idempotency_key="m1")  # rewritten in Lua
+    moved = [event.id, int(at(1).timestamp()), int(at(1.5).timestamp()), "Dana", "k1", NOTE]
+    assert stored_record(redis_client, "acme", event.id) == moved
+
+
+def test_any_character_in_a_note_round_trips_through_book_move_and_cancel(rcal: RedisCalendar) -> None:
+    note = 'said "ja, klar" \\ ]}{[,\n\u0000\u2028 Zoë, message m-1'
+    event = rcal.book("acme", lead='Dana, "D"', start=at(0), end=at(0.5), idempotency_key="k,1]", note=note)
+    assert event.note == note and rcal.events("acme")[0].note == note
+    moved = rcal.move("acme", event.id, start=at(1), end=at(1.5), idempotency_key="m1")
+    assert moved.note == note and moved.lead == 'Dana, "D"' and moved.idempotency_key == "k,1]"
+    gone = rcal.cancel("acme", event.id, idempotency_key="c1")  # the cancel script decodes the record
+    assert gone is not None and gone.note == note and rcal.events("acme") == []
+    with pytest.raises(InvalidInput):
+        rcal.book("acme", lead="Dana", start=at(2), end=at(2.5), idempotency_key="k2", note="\ud800")
+
+
+def test_a_record_written_before_notes_existed_still_reads_moves_and_cancels(
+    rcal: RedisCalendar, redis_client: redis.Redis
+) -> None:
+    event = rcal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k1")
+    events_key = CalendarKeys("acme").events
+    old = [event.id, int(at(0).timestamp()), int(at(0.5).timestamp()), "Dana", "k1"]
+    redis_client.hset(events_key, event.id, json.dumps(old, separators=(",", ":")))  # as earlier versions wrote it
+
+    (listed,) = rcal.events("acme")
+    assert listed == event and listed.note == ""
+    found = rcal.find("acme", "k1")
+    assert found is not None and found.note == "" and found.lead == "Dana"
+    moved = rcal.move("acme", event.id, start=at(1), end=at(1.5), idempotency_key="m1")
+    assert moved.note == "" and (moved.start, moved.end) == (at(1), at(1.5))
+    assert rcal.busy("acme", at(-1), at(2)) == [(at(1), at(1.5))]  # the old time is free
+    still_old = [event.id, int(at(1).timestamp()), int(at(1.5).timestamp()), "Dana", "k1"]
+    assert stored_record(redis_client, "acme", event.id) == still_old  # the move kept its form
+    gone = rcal.cancel("acme", event.id, idempotency_key="c1")
+    assert gone is not None and gone.note == "" and rcal.events("acme") == []
+
+
+def test_a_record_a_later_version_extends_still_reads(rcal: RedisCalendar, redis_client: redis.Redis) -> None:
+    event = rcal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k1", note=NOTE)
+    events_key = CalendarKeys("acme").events
+    newer = [event.id, int(at(0).timestamp()), int(at(0.5).timestamp()), "Dana", "k1", NOTE, {"x": 1}]
+    redis_client.hset(events_key, event.id, json.dumps(newer, separators=(",", ":")))
+    (listed,) = rcal.events("acme")
+    assert listed == event and listed.note == NOTE
+    redis_client.hset(events_key, event.id, json.dumps([event.id, 1, 2, "Dana"]))  # too short: unreadable
+    with pytest.raises(CalendarUnavailable, match="cannot be read"):
+        rcal.events("acme")

@@ -7,7 +7,9 @@ Conventions on the server (any CalDAV client sees them; see the README, "Calenda
   id percent-encoded, "." and "~" included, so no id can climb a level, hide as a dotfile or
   reach another tenant's collection; ids whose encoding is long end in a hash of the id.
 * A booking is the event ``<uid>.ics`` with UID = the idempotency key, SUMMARY "Call with
-  <lead>", the lead verbatim in ``X-DIALOG-LEAD`` and ``X-DIALOG-KIND:booking``. It is written
+  <lead>", the lead verbatim in ``X-DIALOG-LEAD``, ``X-DIALOG-KIND:booking`` and, when the
+  booking has one, its note (the evidence: which words on which channel confirmed it, spec 4.5)
+  as ``DESCRIPTION``, where every calendar client shows it; a move keeps it. It is written
   with ``If-None-Match: *``, so the server, not this process, decides which write creates it: a
   412 means the event exists and it is read back instead.
 * Busy time written by :meth:`CalDAVCalendar.block` is an event with ``X-DIALOG-KIND:busy``,
@@ -172,8 +174,14 @@ class CalDAVCalendar:
             components = self._search(tenant_id, budget, start, end)
             return sorted(iv for c in components if (iv := self._busy_span(c, tenant_id, start, end)))
 
-    def book(self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str) -> Event:
+    def book(
+        self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str, note: str = ""
+    ) -> Event:
         """Create the booking ``<key>.ics`` once; raise ``SlotTaken`` when [start, end) is not free.
+
+        ``note`` is written as the event's ``DESCRIPTION`` (none when it is empty; line breaks as
+        "\\n", the only one iCalendar text has) and read back as ``Event.note``: the DESCRIPTION
+        the event holds on the server, "" when it has none.
 
         The overlap check (a REPORT) and the create (a PUT) are two requests: two *different*
         proposals for one slot, confirmed within that gap from two processes, can both land.
@@ -183,13 +191,14 @@ class CalDAVCalendar:
         whose booking was cancelled books nothing either: its tombstone is returned as it was.
         """
         _check_interval(start, end)
+        note = note.replace("\r\n", "\n").replace("\r", "\n")  # what the server gives back
         with self._translating("book", tenant_id) as budget:
             for component in self._search(tenant_id, budget, start, end):
                 if str(component.get("UID", "")) == idempotency_key:
                     return self._event(component, tenant_id, idempotency_key)
                 if self._busy_span(component, tenant_id, start, end):
                     return self._existing(tenant_id, budget, idempotency_key)
-            body = _ics(idempotency_key, start, end, BOOKING, summary=f"Call with {lead}", lead=lead)
+            body = _ics(idempotency_key, start, end, BOOKING, summary=f"Call with {lead}", lead=lead, note=note)
             if not self._create(tenant_id, budget, idempotency_key, body):
                 return self._existing(tenant_id, budget, idempotency_key, created_elsewhere=True)
             return Event(
@@ -198,6 +207,7 @@ class CalDAVCalendar:
                 self._local_time(end, tenant_id),
                 lead,
                 idempotency_key,
+                note,
             )
 
     def _existing(self, tenant_id: str, budget: _Budget, key: str, *, created_elsewhere: bool = False) -> Event:
@@ -455,7 +465,8 @@ class CalDAVCalendar:
     def _event(self, component: icalendar.Component, tenant_id: str, key: str) -> Event:
         start, end = _span(component, self.schedule(tenant_id).tz)
         lead = str(component.get(LEAD) or str(component.get("SUMMARY", "")).removeprefix("Call with "))
-        return Event(str(component.get("UID", key)), start, end, lead, key)
+        note = "\n".join(_lines(component, "DESCRIPTION"))  # "" without one (a person's event)
+        return Event(str(component.get("UID", key)), start, end, lead, key, note)
 
     def _change(self, component: icalendar.Component, tenant_id: str, key: str) -> Event | None:
         """The result of the move or cancel recorded under ``key`` in the event, if there is one."""
@@ -545,7 +556,16 @@ def _revise(event: icalendar.Component, name: str, record: str) -> None:
     event.add(name, record)
 
 
-def _ics(uid: str, start: dt.datetime, end: dt.datetime, kind: str, *, summary: str, lead: str | None = None) -> str:
+def _ics(
+    uid: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    kind: str,
+    *,
+    summary: str,
+    lead: str | None = None,
+    note: str = "",
+) -> str:
     event = icalendar.Event()
     event.add("uid", uid)
     event.add("dtstamp", dt.datetime.now(dt.UTC))
@@ -556,6 +576,8 @@ def _ics(uid: str, start: dt.datetime, end: dt.datetime, kind: str, *, summary: 
     event.add(KIND, kind)
     if lead is not None:
         event.add(LEAD, lead)
+    if note:
+        event.add("description", note)  # a TEXT value: icalendar escapes "\\", ";", "," and newlines
     if kind == BUSY:
         event.add("categories", [BUSY_CATEGORY])
     calendar = icalendar.Calendar()

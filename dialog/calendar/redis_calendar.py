@@ -6,7 +6,9 @@ tenant's calendar is one cluster slot:
 * ``busy``: a sorted set of every busy interval (events and blocks), scored by start in UTC epoch
   seconds, member ``<start>:<end>:<kind>:<id>``; an overlap query reads
   ``ZRANGEBYSCORE busy (start - longest) (end`` and keeps what ends after ``start``;
-* ``events``: a hash, event id -> ``[id, start, end, lead, idempotency key]`` (JSON, msgspec);
+* ``events``: a hash, event id -> ``[id, start, end, lead, idempotency key, note]`` (JSON,
+  msgspec; the note is the booking's evidence, spec 4.5). Records written before the note existed
+  have five elements and read with the note ""; a reader ignores elements after the sixth;
 * ``keys``: a hash of idempotency keys: ``b:<key>`` -> event id; ``m:<key>``/``c:<key>`` -> the
   result of that move/cancel, so a replay returns it and changes nothing more;
 * ``changes``: a sorted set of those ``m:``/``c:`` fields, scored by the end of their event;
@@ -71,7 +73,8 @@ end
 local function member(m)
   return string.match(m, '^([^:]+):([^:]+):(%a):(.+)$')
 end
--- an event record: '["<id>",' start end ',<lead>,<key>]'
+-- an event record: '["<id>",' start end ',<lead>,<key>]' or ',<lead>,<key>,<note>]' (and
+-- whatever a later version appends): the tail after the end time is kept verbatim by a move
 local function span(record)
   return string.match(record, '^(%["[^"]*",)([^,]+),([^,]+)(,.*)$')
 end
@@ -253,8 +256,25 @@ _SCRIPTS = {
 _TRIM_BATCH = 500
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
-# [id, start, end, lead, idempotency key]; a time is an int, or a Decimal when it has a fraction
-_RECORD = msgspec.json.Decoder(tuple[str, int | decimal.Decimal, int | decimal.Decimal, str, str])
+
+
+class _Record(msgspec.Struct, array_like=True, frozen=True):
+    """A stored event: ``[id, start, end, lead, idempotency key, note]``.
+
+    A time is an int, or a Decimal when it has a fraction. The note (the booking's evidence) is
+    optional: records written before it existed have five elements. Elements after the sixth are
+    ignored, so a record a later version extends still reads here.
+    """
+
+    id: str
+    start: int | decimal.Decimal
+    end: int | decimal.Decimal
+    lead: str
+    key: str
+    note: str = ""
+
+
+_RECORD = msgspec.json.Decoder(_Record)
 
 
 class RedisCalendar:
@@ -295,15 +315,18 @@ class RedisCalendar:
         keys = self._keys(tenant_id)
         return [_interval(raw, tz, keys) for raw in reply[1:]]
 
-    def book(self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str) -> Event:
+    def book(
+        self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str, note: str = ""
+    ) -> Event:
         """Create the event once (overlap check and write in one script, one round trip).
 
-        The same key again returns the first event and books nothing; ``SlotTaken`` when
-        [start, end) overlaps busy time or another event.
+        The same key again returns the first event (with its first note) and books nothing;
+        ``SlotTaken`` when [start, end) overlaps busy time or another event. ``note`` (the
+        booking's evidence) is stored in the event's record and kept by a move.
         """
         _check_interval(start, end)
         event_id = f"evt_{uuid.uuid4().hex}"
-        record = _record(event_id, start, end, lead, idempotency_key)
+        record = _record(event_id, start, end, lead, idempotency_key, note)
         reply = self._run("book", tenant_id, idempotency_key, event_id, _token(start), _token(end), record)
         if _text(reply[0]) == "taken":
             raise SlotTaken("the slot overlaps busy time or another event", tenant_id=tenant_id)
@@ -405,20 +428,21 @@ class RedisCalendar:
     def _event(self, tenant_id: str, raw: Any) -> Event:
         keys = self._keys(tenant_id)
         try:
-            event_id, start, end, lead, key = _RECORD.decode(_bytes(raw))
+            r = _RECORD.decode(_bytes(raw))
             tz = self.schedule(tenant_id).tz
-            return Event(event_id, _time(start, tz), _time(end, tz), lead, key)
+            return Event(r.id, _time(r.start, tz), _time(r.end, tz), r.lead, r.key, r.note)
         except (msgspec.DecodeError, ValueError, OverflowError, OSError, decimal.InvalidOperation) as exc:
             raise CalendarUnavailable(
                 f"an event at {keys.events!r} cannot be read: {exc}", tenant_id=tenant_id
             ) from exc
 
 
-def _record(event_id: str, start: dt.datetime, end: dt.datetime, lead: str, key: str) -> bytes:
+def _record(event_id: str, start: dt.datetime, end: dt.datetime, lead: str, key: str, note: str) -> bytes:
     """The stored event: its times as the same number tokens the busy set's members hold."""
     _utf8(lead, "lead")
     _utf8(key, "idempotency_key")
-    raw = [event_id, msgspec.Raw(_token(start).encode()), msgspec.Raw(_token(end).encode()), lead, key]
+    _utf8(note, "note")
+    raw = [event_id, msgspec.Raw(_token(start).encode()), msgspec.Raw(_token(end).encode()), lead, key, note]
     return msgspec.json.encode(raw)
 
 

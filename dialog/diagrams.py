@@ -7,8 +7,10 @@ conversation highlights its state, marks its last transition and captions its pr
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 from dialog.machine import INITIAL, STATES, TRANSITIONS, State
 from dialog.results import Snapshot
@@ -113,8 +115,54 @@ def render(fmt: str, live: Live | None = None) -> bytes:
 def _graphviz(source: str, fmt: str) -> bytes:
     import pygraphviz
 
+    _load_fontconfig(Path(pygraphviz.__file__).parent)
     data: bytes = pygraphviz.AGraph(string=source).draw(format=fmt, prog="dot")
     return data
+
+
+_fontconfig_lock = threading.Lock()
+_fontconfig_loaded = False
+
+
+def _load_fontconfig(package: Path) -> None:
+    """Load the bundled fontconfig's configuration ourselves, once, before Graphviz first uses it.
+
+    pygraphviz's Linux wheels bundle fontconfig 2.13, whose own start-up also parses every file in
+    its compiled-in template folder /usr/share/fontconfig/conf.avail, only to list them. Where the
+    system's fontconfig is newer (Debian 12: 2.14), that folder holds 05-reset-dirs-sample.conf,
+    whose ``<reset-dirs/>`` 2.13 does not know: a "Fontconfig warning" on standard error at every
+    render, which FONTCONFIG_FILE cannot avoid. Loading the configuration fontconfig would load
+    anyway (FONTCONFIG_FILE, else /etc/fonts/fonts.conf) and making it current skips that parse;
+    fonts and rendering are unchanged, and nothing in the environment is. Without the bundled
+    library (another platform, a system pygraphviz) this does nothing.
+    """
+    global _fontconfig_loaded
+    with _fontconfig_lock:
+        if _fontconfig_loaded:
+            return
+        _fontconfig_loaded = True
+        libraries = sorted((package.parent / "pygraphviz.libs").glob("libfontconfig*.so*"))
+        if not libraries:
+            return
+        import ctypes
+
+        try:
+            fc = ctypes.CDLL(str(libraries[0]))
+            fc.FcConfigCreate.restype = ctypes.c_void_p
+            fc.FcConfigParseAndLoad.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+            fc.FcConfigBuildFonts.argtypes = [ctypes.c_void_p]
+            fc.FcConfigSetCurrent.argtypes = [ctypes.c_void_p]
+            fc.FcConfigDestroy.argtypes = [ctypes.c_void_p]
+        except (OSError, AttributeError):
+            return
+        config = fc.FcConfigCreate()
+        if not config:
+            return
+        # NULL: the file fontconfig itself would load; on failure its own start-up happens as before.
+        loaded = fc.FcConfigParseAndLoad(config, None, 1) and fc.FcConfigBuildFonts(config)
+        if loaded and fc.FcConfigSetCurrent(config):
+            return  # fontconfig owns it now
+        fc.FcConfigDestroy(config)
 
 
 def _mark(edge: Edge, live: Live | None) -> str:

@@ -278,6 +278,7 @@ class _Base:
             requested=step.requested,
             expired_lead=marker.lead if marker else None,
             expired_start=_utc(marker.start) if marker else None,
+            expired_kind=marker.kind if marker else "book",
         )
         return Reply(
             conversation_id=keys.conversation_id,

@@ -283,7 +283,7 @@ class Turns:
         return commit.stored, done
 
     def _book(self, keys: ConversationKeys, ctx: turn.Context, booking: Booking) -> Generator[Request, Any, turn.Step]:
-        if booking.start <= ctx.now.timestamp():
+        if booking.start < ctx.now.timestamp():  # begun; a slot starting right now is still bookable
             found: Event | None = yield Find(keys, booking.key)
             if found is not None:
                 return turn.settle_booked(ctx, found)
@@ -317,7 +317,7 @@ class Turns:
         if change.kind == "cancel":
             yield Cancel(keys, change)
             return turn.settle_called_off(ctx)
-        if change.start <= ctx.now.timestamp():
+        if change.start < ctx.now.timestamp():
             booked = ctx.record.booked
             assert booked is not None
             found: Event | None = yield Find(keys, booked.key)
@@ -376,9 +376,11 @@ class Turns:
         marker = stored.marker
         if stored.record is not None or marker is None:
             return turn.Context(keys, now, schedule, stored.record or turn.fresh_record())
-        if marker.booking is not None and marker.start == marker.booking.start:
-            # The conversation expired after its call was booked: it goes on from "done, booked".
-            return turn.Context(keys, now, schedule, turn.booked_record(marker.booking))
+        if marker.booking is not None:
+            # The conversation expired after its call was booked: it goes on from "done, booked"
+            # (spec 4.1). A move or cancellation that was pending is told it expired; the call stands.
+            changing = marker if marker.kind in ("move", "cancel") else None
+            return turn.Context(keys, now, schedule, turn.booked_record(marker.booking), changing)
         return turn.Context(keys, now, schedule, turn.fresh_record(), marker)
 
 

@@ -32,6 +32,7 @@ class Said:
     requested: dt.datetime | None = None
     expired_lead: str | None = None
     expired_start: dt.datetime | None = None
+    expired_kind: str = "book"
 
 
 def render(said: Said) -> str:
@@ -138,14 +139,21 @@ def _nothing_pending(s: Said, w: _Words) -> str:
 
 
 def _expired(s: Said, w: _Words) -> str:
-    what = w.call(s.expired_lead)
     at = f" on {w.when(s.expired_start)}" if s.expired_start else ""
+    if s.expired_kind in ("move", "cancel") and s.event is not None:
+        verb = "move" if s.expired_kind == "move" else "cancel"
+        return (
+            f"Sorry, the proposal to {verb} {w.your_call(s.expired_lead)} expired, so nothing was changed: "
+            f"it stays on {w.when(s.event.start)}."
+        )
+    what = w.call(s.expired_lead)
     return f"Sorry, the proposal to book {what}{at} expired, so nothing was booked. Ask me again and I'll find a time."
 
 
 def _slot_taken(s: Said, w: _Words) -> str:
     taken = f"{w.when(s.requested)} was" if s.requested else "That slot was"
-    head = f"Sorry, {taken} taken in the meantime, so nothing was booked."
+    moving = s.proposal is not None and s.proposal.kind == "move"
+    head = f"Sorry, {taken} taken in the meantime, so {'the call was not moved' if moving else 'nothing was booked'}."
     if s.proposal is None:
         return (
             f"{head} There's no free slot in the next {w.schedule.horizon_days} days. Which other day would suit you?"

@@ -183,6 +183,9 @@ def _nothing_pending(ctx: Context, u: Understanding) -> Decision:
     if u.intent is Intent.SCHEDULE:
         return _new_request(ctx, u)
     booked = ctx.record.booked
+    if ctx.marker is not None and booked is not None:  # a move or cancellation of it expired
+        record = _advance(ctx, (Trigger.ACKNOWLEDGE,), Outcome.EXPIRED)
+        return Step(record, Outcome.EXPIRED, expired=ctx.marker, event=_as_event(ctx, booked))
     if booked is not None and ctx.record.state is State.DONE:
         if u.intent is Intent.RESCHEDULE:
             anchor = _local(ctx, booked.start)

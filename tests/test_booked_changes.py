@@ -162,3 +162,32 @@ def test_moving_onto_a_taken_slot_offers_the_next_one_and_moves_nothing(
     assert [(e.id, e.start.hour) for e in backend.events(tenant)] == [(event_id, 10)]
     moved = engines().handle("c1", "yes", tenant_id=tenant)
     assert moved.outcome == "moved" and moved.event is not None and moved.event.start.minute == 30
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_move_or_cancellation_that_expired_is_told_so_and_the_call_stands(
+    engines: Callable[..., Engine], backend: Calendar, tenant: str, change: str, redis_client: redis.Redis
+) -> None:
+    from dialog.store.keys import ConversationKeys
+
+    event_id = booked_then_proposed(engines, tenant, change)
+    redis_client.delete(ConversationKeys(tenant, "c1").conversation)  # the conversation's TTL ran out
+    late = engines().handle("c1", "yes", tenant_id=tenant)
+    assert (late.outcome, late.state) == ("expired", "done")
+    assert late.event is not None and late.event.id == event_id and "stays on" in late.text
+    assert [(e.id, e.start.hour) for e in backend.events(tenant)] == [(event_id, 10)]
+    again = engines().handle("c1", "cancel the call", tenant_id=tenant)  # the booked call is still known
+    assert again.outcome == "proposed" and again.proposal is not None and again.proposal.kind == "cancel"
+
+
+def test_a_slot_starting_right_now_is_booked_not_taken(
+    engines: Callable[..., Engine], backend: Calendar, tenant: str, clock: FakeClock
+) -> None:
+    import datetime as dt
+
+    clock.set(dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC))
+    engine = engines()
+    proposed = engine.propose("c1", lead="Dana Scully", start=clock(), tenant_id=tenant)
+    assert proposed.proposal is not None and proposed.proposal.start == clock()
+    booked = engine.handle("c1", "yes", tenant_id=tenant)
+    assert booked.outcome == "booked" and booked.event is not None and booked.event.start == clock()

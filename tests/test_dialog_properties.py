@@ -352,19 +352,20 @@ class Reference:
         event (spec 4.1: never nothing_pending while the calendar holds it); expired with a proposal
         pending, so told it expired (spec 2); or forgotten, afresh.
 
-        A move or cancellation of a booked call that expired is both (the spec is silent): "expired"
-        (spec 2's idle row, the conversation going on afresh) and "done with the booked call" (4.1)
-        are allowed.
+        A move or cancellation of a booked call that expired is both at once (the README's choice
+        where the spec is silent): the answer says the change expired (spec 2) and the conversation
+        stays done with the booked call (4.1).
         """
         if self.alive(c):
             return [c]
         fresh = Conversation(c.tenant, c.cid)
         kept = Conversation(c.tenant, c.cid, state=DONE, booked=c.booked, version=c.version)
         expired = Conversation(c.tenant, c.cid, version=c.version, expired=True)
+        change_expired = replace(kept, expired=True)
         if self.booked_marker(c) != "no":
             marker, lived = self.booked_marker(c), [kept]
         else:
-            marker, lived = self.marker(c), [expired, kept] if c.booked is not None else [expired]
+            marker, lived = self.marker(c), [change_expired] if c.booked is not None else [expired]
         return lived if marker == "yes" else [*lived, fresh] if marker == "maybe" else [fresh]
 
     def view(self, c: Conversation) -> Conversation:
@@ -406,6 +407,8 @@ class Reference:
         if m.kind == "schedule":
             return self._request(v.tenant, m)
         # After an expiry any answer but a new request hears it (spec: "yes"; README: the rest).
+        if v.expired and v.booked is not None:
+            return [Expect(EXPIRED, DONE, why="a move or cancellation of the booked call expired; the call stands")]
         if v.expired:
             return [Expect(EXPIRED, IDLE, why="a proposal of this conversation expired")]
         if v.state == DONE and v.booked is not None:
@@ -1087,9 +1090,9 @@ SITUATIONS: dict[str, tuple[Callable[[World], Conversation], str]] = {
     "rescheduling_move": (_rescheduling_move, RESCHEDULING),
     "done_moved": (_booked_then(MOVE_IT, CATALOGUE["confirm"][0]), DONE),
     "done_call_cancelled": (_booked_then(CANCEL_THE_CALL, CATALOGUE["confirm"][0]), DONE),
-    # a change of the booked call that expired: told so, or still done with the call (see views)
-    "awaiting_move_then_expired": (_then(_booked_then(MOVE_IT), 11), IDLE),
-    "awaiting_cancel_then_expired": (_then(_booked_then(CANCEL_THE_CALL), 11), IDLE),
+    # a change of the booked call that expired: told so, and still done with the call (see views)
+    "awaiting_move_then_expired": (_then(_booked_then(MOVE_IT), 11), DONE),
+    "awaiting_cancel_then_expired": (_then(_booked_then(CANCEL_THE_CALL), 11), DONE),
 }
 
 

@@ -144,6 +144,7 @@ class ExpiredMarker(msgspec.Struct, frozen=True, array_like=True):
     lead: str
     start: int
     booking: Booking | None = None
+    kind: str = "book"  # what was pending: a booking proposal, or a move or cancellation of ``booking``
 
 
 class HistoryEntry(msgspec.Struct, frozen=True, array_like=True):

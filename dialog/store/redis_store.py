@@ -453,12 +453,14 @@ class AsyncRedisStore:
 def _marker_for(record: Record, version: int) -> ExpiredMarker | None:
     """Remember what is pending (or booked), so a word after the TTL can be answered truthfully."""
     if record.proposal is not None:
-        return ExpiredMarker(version, record.proposal.lead, record.proposal.start, _booked(record))
+        p = record.proposal
+        return ExpiredMarker(version, p.lead, p.start, _booked(record), p.kind)
     if record.request is not None:
-        return ExpiredMarker(version, record.request.lead, record.request.anchor, _booked(record))
+        r = record.request
+        return ExpiredMarker(version, r.lead, r.anchor, _booked(record), r.kind)
     booked = _booked(record)
     if booked is not None and record.state is State.DONE:
-        return ExpiredMarker(version, booked.lead, booked.start, booked)
+        return ExpiredMarker(version, booked.lead, booked.start, booked, "booked")
     return None
 
 

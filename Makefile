@@ -16,14 +16,32 @@ venv: $(BIN)/dialog
 demo: venv
 	$(BIN)/dialog demo
 
-# The web page test drives Debian's chromium through /usr/bin/chromedriver (no browser download).
+# The web page test (tests/test_web_page.py) drives a real headless Chromium: Debian's chromium
+# and chromium-driver through /usr/bin/chromedriver (no browser download). Without them the test
+# is skipped, except under CI=true (.ci/run), where it must run. `make test` installs them when
+# run as root, after saying what and why; DIALOG_SKIP_BROWSER=1 make test skips both the install
+# and the page test; `make browser` installs them by itself. Without recommends: about half as
+# many packages (a headless browser needs no desktop services).
+BROWSER_PACKAGES := chromium chromium-driver
+CHROMIUM         := /usr/bin/chromium
+CHROMEDRIVER     := /usr/bin/chromedriver
+
 browser:
-	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then :; \
+	elif [ "$${DIALOG_SKIP_BROWSER:-0}" != 0 ] && [ -z "$$CI" ]; then \
+		echo "make: DIALOG_SKIP_BROWSER is set: not installing $(BROWSER_PACKAGES); the web page test is skipped."; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+		echo "make: the web page test (tests/test_web_page.py) drives a real headless Chromium, and"; \
+		echo "  $(CHROMIUM) or $(CHROMEDRIVER) is missing: installing Debian's $(BROWSER_PACKAGES)"; \
+		echo "  with apt-get (apt-get update first). To skip this and the page test: DIALOG_SKIP_BROWSER=1 make test"; \
+		apt-get update -qq; \
+		apt-get install -s --no-install-recommends $(BROWSER_PACKAGES) | awk '/^Inst /{n++; names = names " " $$2} \
+			END {printf "make: %d package(s) to install:%s\n", n, names}' | fold -s -w 100; \
+		if [ -t 0 ] && [ -z "$$CI" ]; then echo "make: starting in 5 s (Ctrl-C to stop)"; sleep 5; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); \
 	else \
-		echo "make browser: the web page test needs Debian's chromium and chromium-driver;"; \
-		echo "  run: sudo apt-get install chromium chromium-driver (until then it is skipped, or fails with CI=true)"; \
+		echo "make: the web page test needs Debian's $(BROWSER_PACKAGES) (a real headless Chromium);"; \
+		echo "  run: sudo apt-get install $(BROWSER_PACKAGES) (until then it is skipped, or fails with CI=true)"; \
 	fi
 
 test: venv browser
@@ -34,8 +52,10 @@ test: venv browser
 # The fault suites at their long settings; writes the README's reliability table to reliability.md.
 reliability: venv
 	DIALOG_RELIABILITY_RUNS=$${DIALOG_RELIABILITY_RUNS:-5} DIALOG_HAMMER_TURNS=$${DIALOG_HAMMER_TURNS:-100} \
-	DIALOG_RELIABILITY_REPORT=reliability.md \
-		$(BIN)/python -m pytest -q tests/test_crashes.py tests/test_concurrency.py tests/test_outages.py tests/test_hammer.py
+	DIALOG_CONTENTION_SECONDS=$${DIALOG_CONTENTION_SECONDS:-60} DIALOG_RELIABILITY_REPORT=reliability.md \
+		$(BIN)/python -m pytest -q tests/test_crashes.py tests/test_concurrency.py tests/test_outages.py \
+		tests/test_hammer.py tests/test_lost_replies.py tests/test_durable_confirmations.py tests/test_contention.py \
+		tests/test_edges.py tests/test_soak.py tests/test_booked_changes.py
 	cat reliability.md
 
 # Not in CI: findings 1, 2 and 5 of issue 10 together for 10 minutes against a private redis-server

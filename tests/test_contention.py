@@ -91,3 +91,5 @@ def test_two_threads_and_32_tasks_on_one_conversation_see_no_error_and_lose_no_u
     assert not errors, errors.most_common(3)
     assert turns["ok"] > 50
     assert applied == turns["ok"]  # every reply is one write: none lost, none applied twice
+    versions = [h.version for h in engine.history("c1")]  # the last 200 writes, each once, in order
+    assert versions == list(range(snapshot.version - len(versions) + 1, snapshot.version + 1))

@@ -160,3 +160,31 @@ def test_a_host_calendar_whose_book_takes_no_note_still_books(make_engine: Calla
     engine.handle("c1", PROPOSE)
     assert engine.handle("c1", "yes").outcome == "booked"
     assert calendar.events("default")[0].note == ""
+
+
+@pytest.mark.parametrize("point", list(Checkpoint))
+def test_a_crash_at_every_checkpoint_leaves_exactly_the_applied_writes_in_the_history(
+    make_engine: Callable[..., Engine], point: Checkpoint
+) -> None:
+    """Versions 1..n, each once: a write is in the history if and only if it landed."""
+    make_engine().handle("c1", PROPOSE)
+    other = make_engine()
+    racer = (lambda: other.handle("c1", "hmm")) if point is Checkpoint.CONFLICT else None
+    with pytest.raises(Crash):
+        make_engine(checkpoint=crash_at(point, before=racer)).handle("c1", "yes")
+    fresh = make_engine()
+    fresh.handle("c1", "yes")
+    fresh.recover()
+    final = fresh.snapshot("c1")
+    assert final is not None
+    versions = [h.version for h in fresh.history("c1")]
+    assert versions == list(range(1, final.version + 1))
+    assert [h.outcome for h in fresh.history("c1")].count("booked") == 1
+
+
+def test_histories_are_per_tenant(engine: Engine) -> None:
+    engine.handle("c1", PROPOSE, tenant_id="acme")
+    assert engine.history("c1", tenant_id="globex") == []
+    engine.handle("c1", "hmm", tenant_id="globex")
+    assert [h.text for h in engine.history("c1", tenant_id="acme")] == [PROPOSE]
+    assert [h.text for h in engine.history("c1", tenant_id="globex")] == ["hmm"]

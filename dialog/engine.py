@@ -317,6 +317,8 @@ class Engine(_Base):
 
     ``redis_client`` is a redis-py client; unless ``configure_client=False``, the engine gives it
     its own timeouts and bounded retry, so an unreachable Redis is ``StoreUnavailable`` within 2 s.
+    ``replicas=N`` makes every write wait (in the same round trip) until N replicas hold it, so a
+    failover cannot lose a reply already given; fewer within ``replica_timeout_ms`` is ``StoreUnavailable``.
     """
 
     def __init__(
@@ -332,6 +334,8 @@ class Engine(_Base):
         calendar_timeout: float | None = DEFAULT_CALENDAR_TIMEOUT,
         calendar_inline: bool | None = None,
         history_ttl_seconds: int = DEFAULT_HISTORY_TTL_SECONDS,
+        replicas: int = 0,
+        replica_timeout_ms: int = 250,
     ) -> None:
         super().__init__(
             redis_client,
@@ -344,7 +348,13 @@ class Engine(_Base):
             calendar_timeout=calendar_timeout,
             calendar_inline=calendar_inline,
         )
-        self._store = RedisStore(redis_client, ttl_seconds=ttl_seconds, history_ttl_seconds=history_ttl_seconds)
+        self._store = RedisStore(
+            redis_client,
+            ttl_seconds=ttl_seconds,
+            history_ttl_seconds=history_ttl_seconds,
+            replicas=replicas,
+            replica_timeout_ms=replica_timeout_ms,
+        )
 
     @classmethod
     def from_url(

@@ -25,7 +25,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from dialog.errors import CorruptState, StoreUnavailable
+from dialog.errors import CorruptState, InvalidInput, StoreUnavailable
 from dialog.machine import State
 from dialog.store import keys as K
 from dialog.store.cluster import apply_cluster_failure_policy, is_cluster_client
@@ -327,11 +327,30 @@ QUARANTINE_ARGS = [K.QUARANTINE_TTL_SECONDS * 1000]
 
 
 class RedisStore:
-    """Load and compare-and-set conversations on a synchronous redis-py client."""
+    """Load and compare-and-set conversations on a synchronous redis-py client.
+
+    With ``replicas=N`` every write is followed, in the same round trip (a pipeline), by
+    ``WAIT N replica_timeout_ms``: a write that fewer than N replicas acknowledged in time is
+    ``StoreUnavailable`` (it may have landed: retry with the same message id). Not on a cluster.
+    """
 
     def __init__(
-        self, client: Any, *, ttl_seconds: int, history_ttl_seconds: int = K.DEFAULT_HISTORY_TTL_SECONDS
+        self,
+        client: Any,
+        *,
+        ttl_seconds: int,
+        history_ttl_seconds: int = K.DEFAULT_HISTORY_TTL_SECONDS,
+        replicas: int = 0,
+        replica_timeout_ms: int = 250,
     ) -> None:
+        if replicas and replica_timeout_ms >= SOCKET_TIMEOUT * 1000:
+            raise InvalidInput(  # else the socket times out first and the write is retried blind
+                f"replica_timeout_ms must be under the socket timeout ({SOCKET_TIMEOUT * 1000:.0f} ms)",
+                field="replica_timeout_ms",
+            )
+        if replicas and is_cluster_client(client):
+            raise InvalidInput("replicas=N (WAIT after each write) is not supported on Redis Cluster", field="replicas")
+        self._replicas, self._replica_timeout_ms = replicas, replica_timeout_ms
         self._client = client
         self._codec = StoreCodec(ttl_seconds, history_ttl_seconds)
         self._load = client.register_script(LOAD_SCRIPT)
@@ -360,10 +379,31 @@ class RedisStore:
         args, written = self._codec.cas_args(expected, record, message_id, receipts, entry)
         try:
             with _translated(keys):
-                reply = self._cas(keys=keys.all, args=args)
+                reply = self._replicated(keys, args) if self._replicas else self._cas(keys=keys.all, args=args)
             return self._codec.committed(reply, written)
         except _Unreadable as exc:
             self._corrupt(keys, exc)
+
+    def _replicated(self, keys: K.ConversationKeys, args: list[Any]) -> Any:
+        """The compare-and-set and WAIT in one round trip; too few replicas is StoreUnavailable."""
+        for _ in range(2):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.evalsha(self._cas.sha, len(keys.all), *keys.all, *args)
+            pipe.execute_command("WAIT", self._replicas, self._replica_timeout_ms)  # on the write's connection
+            reply, acked = pipe.execute(raise_on_error=False)
+            if not isinstance(reply, redis.exceptions.NoScriptError):
+                break
+            self._client.script_load(CAS_SCRIPT)  # first use on this server; nothing ran
+        if isinstance(reply, Exception):
+            raise reply
+        if len(reply) == 1 and int(acked) < self._replicas:
+            raise StoreUnavailable(
+                f"the write reached {int(acked)} of {self._replicas} replicas within {self._replica_timeout_ms} ms; "
+                "it may have landed: retry with the same message_id",
+                tenant_id=keys.tenant_id,
+                conversation_id=keys.conversation_id,
+            )
+        return reply
 
     def history(self, keys: K.ConversationKeys) -> list[HistoryEntry]:
         """The conversation's applied turns, oldest first (one round trip)."""

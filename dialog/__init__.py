@@ -13,7 +13,7 @@ from dialog.errors import (
     StoreUnavailable,
 )
 from dialog.machine import State, Trigger
-from dialog.results import Channel, Outcome, Proposal, Reply, Snapshot
+from dialog.results import Channel, HistoryEntry, Outcome, Proposal, Reply, Snapshot, Transition
 
 __all__ = [
     "Calendar",
@@ -24,6 +24,7 @@ __all__ = [
     "Engine",
     "Event",
     "EventNotFound",
+    "HistoryEntry",
     "InMemoryCalendar",
     "InvalidInput",
     "Outcome",
@@ -35,5 +36,6 @@ __all__ = [
     "Snapshot",
     "State",
     "StoreUnavailable",
+    "Transition",
     "Trigger",
 ]

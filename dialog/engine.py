@@ -46,7 +46,7 @@ from dialog.flow import (
     Write,
 )
 from dialog.machine import State
-from dialog.results import Channel, HistoryEntry, Outcome, Proposal, Reply, Snapshot
+from dialog.results import Channel, HistoryEntry, Outcome, Proposal, Reply, Snapshot, Transition
 from dialog.store.cache import DEFAULT_CACHE_SIZE, RecordCache
 from dialog.store.cluster import cluster_from_url, is_cluster_url, sync_twin
 from dialog.store.keys import DEFAULT_HISTORY_TTL_SECONDS, DEFAULT_TTL_SECONDS, ConversationKeys
@@ -290,6 +290,7 @@ class _Base:
             event=None if step.outcome is Outcome.CALL_CANCELLED else event,  # the text names what was removed
             version=done.version,
             channel=channel,
+            transition=_transition(record) if done.wrote else None,
         )
 
     @staticmethod
@@ -685,6 +686,11 @@ def _proposal(record: Record, schedule: Schedule) -> Proposal | None:
 
 def _event(record: Record, schedule: Schedule) -> Event | None:
     return turn.as_event(record.booking, schedule)
+
+
+def _transition(record: Record) -> Transition | None:
+    last = record.last
+    return None if last is None else Transition(last.source, last.trigger, record.state)
 
 
 def _history(e: StoredEntry) -> HistoryEntry:

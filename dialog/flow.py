@@ -122,6 +122,7 @@ class Done:
     step: turn.Step
     version: int
     schedule: Schedule
+    wrote: bool = True  # this turn's own write produced ``step.record`` (False: it reports what stands)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +243,7 @@ class Turns:
         record = stored.record or turn.fresh_record()
 
         def said(outcome: Outcome, event: Event | None = None) -> Done:
-            return Done(turn.Step(record, outcome, event=event), stored.version, schedule)
+            return Done(turn.Step(record, outcome, event=event), stored.version, schedule, wrote=False)
 
         if record.dropped == intent:
             return said(Outcome.SLOT_TAKEN)

@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass
 
 from dialog.calendar.base import Event
-from dialog.machine import State
+from dialog.machine import State, Trigger
 
 
 class Outcome(enum.StrEnum):
@@ -47,6 +47,15 @@ class Proposal:
 
 
 @dataclass(frozen=True, slots=True)
+class Transition:
+    """The arrow a turn took: from ``source`` by ``trigger`` to ``dest`` (the machine's own names)."""
+
+    source: State
+    trigger: Trigger
+    dest: State
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """The answer to one turn: the state reached, what happened, and what to tell the user."""
 
@@ -59,6 +68,9 @@ class Reply:
     event: Event | None
     version: int
     channel: Channel = Channel.TEXT
+    # The transition this turn's write took; None when the turn wrote nothing of its own (a replayed
+    # message, or the answer about a confirmation another turn settled).
+    transition: Transition | None = None
 
 
 @dataclass(frozen=True, slots=True)

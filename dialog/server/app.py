@@ -341,8 +341,8 @@ class _Service:
         started = time.perf_counter()
         reply = await run
         seconds = time.perf_counter() - started
-        after = await self._after(reply, tenant)
-        trigger = after.last_trigger if after else None
+        moved = reply.transition if self.read_transitions else None
+        trigger = moved.trigger.value if moved else None
         self.metrics.turn(kind, trigger, reply.outcome, reply.state, seconds)
         self.log(
             logging.INFO,
@@ -351,7 +351,7 @@ class _Service:
             conversation_id=reply.conversation_id,
             tenant=tenant,
             channel=reply.channel,
-            state_from=after.last_source if after else None,
+            state_from=moved.source if moved else None,
             state=reply.state,
             trigger=trigger,
             outcome=reply.outcome,
@@ -359,20 +359,6 @@ class _Service:
             latency_ms=round(seconds * 1000, 3),
         )
         return ReplyOut.of(reply)
-
-    async def _after(self, reply: Reply, tenant: str) -> Snapshot | None:
-        """The stored record's last transition (source state, trigger) for the log and metrics.
-
-        Read after the turn: one more round trip, skipped from the report when another turn on the
-        same conversation landed meanwhile (its version differs).
-        """
-        if not self.read_transitions:
-            return None
-        try:
-            snap = await self.engine.snapshot(reply.conversation_id, tenant_id=tenant)
-        except DialogError:
-            return None
-        return snap if snap is not None and snap.version == reply.version else None
 
     async def ready(self) -> dict[str, str]:
         redis_check, calendar_check = await asyncio.gather(
@@ -691,9 +677,9 @@ def create_app(
 
     Build the engine with ``checkpoint=metrics.checkpoint`` and pass the same ``metrics`` to count
     compare-and-set conflicts. With ``close_on_shutdown`` the app closes the engine's Redis client
-    (and the calendar, when it has ``close()``) when it stops. ``read_transitions`` reads the
-    record back after each turn (one Redis round trip) so logs and metrics name the trigger fired
-    and the state the turn started from; without it they say ``unknown`` / null. Strings in
+    (and the calendar, when it has ``close()``) when it stops. Logs and metrics name the trigger
+    fired and the state the turn started from, from ``reply.transition`` (no read-back);
+    ``read_transitions=False`` leaves them ``unknown`` / null. Strings in
     ``redact`` (say, the calendar password) are replaced by ``***`` in every log line. With
     ``recover_every`` (seconds) the app runs ``engine.recover()`` that often in the background,
     so confirmations stranded by a turn that stopped mid-way are settled without anyone asking.

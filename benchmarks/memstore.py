@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import msgspec
 
 from dialog.store import keys as K
-from dialog.store.record import ExpiredMarker, Record, decode_marker, decode_record, encode
-from dialog.store.redis_store import Commit, Stored
+from dialog.store.record import ExpiredMarker, HistoryEntry, Record, decode_marker, decode_record, encode
+from dialog.store.redis_store import Commit, Receipt, Stored
 
 _Entry = tuple[int, bytes, float]  # version, encoded value, expires at
 
@@ -33,7 +33,7 @@ class MemoryStore:
         self._records: dict[str, _Entry] = {}
         self._markers: dict[str, _Entry] = {}
 
-    def load(self, keys: K.ConversationKeys) -> Stored:
+    def load(self, keys: K.ConversationKeys, message_id: str | None = None) -> Stored:
         """The conversation as stored; version 0 and no record when there is none."""
         entry = self._live(self._records, keys.conversation)
         raw_marker = self._live(self._markers, keys.expired_marker)
@@ -42,8 +42,20 @@ class MemoryStore:
             return Stored(marker.version if marker else 0, None, marker)
         return Stored(entry[0], decode_record(entry[1]), marker)
 
-    def commit(self, keys: K.ConversationKeys, expected: Stored, record: Record) -> Commit:
-        """Write ``record`` as version ``expected.version + 1`` if the stored version is still the expected one."""
+    def commit(
+        self,
+        keys: K.ConversationKeys,
+        expected: Stored,
+        record: Record,
+        entry: HistoryEntry,
+        message_id: str | None = None,
+        receipts: Sequence[Receipt] = (),
+    ) -> Commit:
+        """Write ``record`` as version ``expected.version + 1`` if the stored version is still the expected one.
+
+        The history entry and filed replies are encoded (their cost stays measured) but not kept.
+        """
+        encode(entry)
         entry = self._live(self._records, keys.conversation)
         current = entry[0] if entry else 0
         if current != (expected.version if expected.record is not None else 0):

@@ -7,6 +7,8 @@ conversation highlights its state, marks its last transition and captions its pr
 
 from __future__ import annotations
 
+import math
+import textwrap
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -16,6 +18,15 @@ from dialog.machine import INITIAL, STATES, TRANSITIONS, State
 from dialog.results import Snapshot
 
 FORMATS = ("mermaid", "dot", "svg", "png")
+# The chat page shows the SVG about 600 px wide. Drawn left to right with one line per label,
+# the graph was ~1,400 pt wide: 10 pt labels came out at ~4 px on screen, and larger fonts only
+# widened the graph (4.7 px at 14 pt). Top to bottom, with edge labels wrapped at 24 characters,
+# it is ~810 pt wide, so 15 pt labels show at ~11 px there (and the page scrolls the height).
+# The live view's caption (tenant/conversation, version, what is pending) is wrapped too, or a
+# long conversation id would widen the graph and shrink everything in it.
+LABEL_WIDTH = 24
+CAPTION_WIDTH = 48
+LABEL_SIZE = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +91,12 @@ def mermaid(live: Live | None = None) -> str:
 def dot(live: Live | None = None) -> str:
     lines = [
         "digraph dialog {",
-        '  graph [rankdir=LR, fontname="Helvetica", fontsize=12, nodesep=0.6, ranksep=1.1, pad=0.3'
-        + (f", label={_quote(live.caption)}, labelloc=b" if live and live.caption else "")
+        '  graph [rankdir=TB, fontname="Helvetica", fontsize=15, nodesep=0.6, ranksep=0.9, pad=0.3'
+        + (f", label={_quote(_caption(live.caption))}, labelloc=b" if live and live.caption else "")
         + "];",
         '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", color="#35527a", '
-        'fontname="Helvetica", fontsize=13];',
-        '  edge [fontname="Helvetica", fontsize=10, color="#55606e"];',
+        f'fontname="Helvetica", fontsize={LABEL_SIZE}];',
+        f'  edge [fontname="Helvetica", fontsize={LABEL_SIZE}, color="#55606e"];',
         '  start [shape=point, width=0.15, label=""];',
         f"  start -> {INITIAL.value};",
     ]
@@ -174,7 +185,21 @@ def _mark(edge: Edge, live: Live | None) -> str:
 
 
 def _dot_label(edge: Edge) -> str:
-    return "\n".join(f"{label}" for label in edge.labels)
+    return "\n".join(line for label in edge.labels for line in _wrap(label))
+
+
+def _caption(caption: str) -> str:
+    return "\n".join(_wrap(caption, CAPTION_WIDTH))
+
+
+def _wrap(label: str, width: int = LABEL_WIDTH) -> list[str]:
+    """``label`` in lines of at most ``width`` characters, balanced (no lone word on a last line)."""
+    lines = textwrap.wrap(label, width) or [label]
+    for narrower in range(math.ceil(len(label) / len(lines)), width):
+        balanced = textwrap.wrap(label, narrower)
+        if len(balanced) == len(lines):
+            return balanced
+    return lines
 
 
 def _mermaid_label(edge: Edge) -> str:

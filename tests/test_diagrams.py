@@ -51,8 +51,36 @@ def test_every_transition_of_the_definition_is_drawn() -> None:
             assert (source, dest, spec.trigger.value) in drawn
     text = diagrams.mermaid()
     assert all(f"{s.value} -->" in text or f"--> {s.value}" in text for s in STATES)
-    _, labels = svg_content(diagrams.render("svg"))
-    assert '"yes" (books once)' in labels and '"move it" / "3pm instead"' in labels
+    _, lines = svg_content(diagrams.render("svg"))
+    drawn_text = " ".join(lines)  # long labels are wrapped over lines
+    assert '"yes" (books once)' in drawn_text and '"move it" / "3pm instead"' in drawn_text
+    assert all(label in drawn_text for edge in diagrams.edges() for label in edge.labels)
+
+
+def test_labels_are_readable_at_the_chat_pages_width() -> None:
+    """The page draws the SVG ~600 px wide: every text, edge labels included, at 11 px or more there."""
+    conversation = "acme/web-6cca206d-2923-4bc3-9c91-83f82f2a4f37 v12"  # the page's ids are UUIDs
+    caption = f"{conversation}: Pending: a call with Dana Scully, Mon 30 Nov 11:00 (UTC)"
+    svg = diagrams.render("svg", diagrams.Live(State.AWAITING_CONFIRMATION, caption=caption))
+    tree = ET.fromstring(svg)
+    width = float(tree.attrib["viewBox"].split()[2])
+    sizes = [float(t.attrib["font-size"]) for t in tree.iter(f"{SVG_NS}text")]
+    assert sizes and min(sizes) * min(600 / width, 1.0) >= 11, (width, min(sizes))
+
+
+def test_rendering_svg_prints_nothing(tmp_path: Path) -> None:
+    """No Fontconfig warning (the bundled fontconfig 2.13 parsing a newer system's conf.avail)."""
+    out = tmp_path / "machine.svg"
+    result = subprocess.run(
+        [sys.executable, "-m", "dialog.cli", "diagram", "--format", "svg", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"wrote {out} ({out.stat().st_size:,} bytes)"], result.stderr
+    _, texts = svg_content(out.read_bytes())
+    assert "awaiting_confirmation" in texts  # text is still drawn
 
 
 def test_a_live_view_highlights_the_state_and_marks_the_last_transition(engine: Engine) -> None:
@@ -113,7 +141,8 @@ def test_the_cli_draws_a_live_conversation(engine: Engine, redis_url: str, tmp_p
     )
     assert result.returncode == 0, result.stderr
     _, texts = svg_content(out.read_bytes())
-    assert any("acme/c 1" in t and "Pending" in t for t in texts)
+    caption = " ".join(texts[: texts.index("idle")])  # the caption comes first, wrapped over lines
+    assert caption.startswith("acme/c 1 v1: Pending: a call with Dana Scully"), texts
     missing = subprocess.run(
         [sys.executable, "-m", "dialog.cli", "diagram", "--conversation", "nope", "--redis-url", redis_url],
         capture_output=True,

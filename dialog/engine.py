@@ -276,6 +276,7 @@ class _Base:
             proposal=proposal,
             event=event,
             requested=step.requested,
+            note=step.note,
             expired_lead=marker.lead if marker else None,
             expired_start=_utc(marker.start) if marker else None,
             expired_kind=marker.kind if marker else "book",

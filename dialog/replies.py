@@ -33,6 +33,8 @@ class Said:
     expired_lead: str | None = None
     expired_start: dt.datetime | None = None
     expired_kind: str = "book"
+    # ("unreadable", words) | ("timezone", "") | ("reason", "taken" | "hours" | "day" | "grid" | "past")
+    note: tuple[str, str] | None = None
 
 
 def render(said: Said) -> str:
@@ -65,15 +67,36 @@ class _Words:
         return f"your call with {lead}" if lead else "your call"
 
 
+_REASONS = {
+    "taken": "{} is already taken.",
+    "hours": "{} is outside working hours.",
+    "day": "{} is not a working day.",
+    "grid": "{} is not on the slot grid.",
+    "past": "{} is in the past.",
+}
+
+
+def _not_offered(s: Said, w: _Words) -> str:
+    """Why the time asked for is not the one offered (spec 4.3: the true reason)."""
+    if not s.requested:
+        return ""
+    reason = s.note[1] if s.note is not None and s.note[0] == "reason" else "taken"
+    if reason == "day":
+        return f"{w.day(s.requested)} is not a working day. "
+    if reason == "grid":
+        return f"Calls start every {s.schedule.slot_minutes} minutes, so {w.when(s.requested)} can't be booked. "
+    return _REASONS.get(reason, "{} isn't free.").format(w.when(s.requested)) + " "
+
+
 def _proposed(s: Said, w: _Words) -> str:
     p = _need(s.proposal)
-    lead_in = f"{w.when(s.requested)} isn't free. " if s.requested else ""
+    lead_in = _not_offered(s, w)
     return f"{lead_in}{_question(s, w, p)}"
 
 
 def _rescheduled(s: Said, w: _Words) -> str:
     p = _need(s.proposal)
-    lead_in = f"{w.when(s.requested)} isn't free. " if s.requested else ""
+    lead_in = _not_offered(s, w)
     if p.kind == "move":
         return f"{lead_in}How about {w.when(p.start)} instead? {_question(s, w, p)}"
     return f"{lead_in}How about {w.when(p.start)} instead? Shall I book {w.call(p.lead)} then?"
@@ -124,6 +147,21 @@ def _cancelled(s: Said, w: _Words) -> str:
 
 
 def _reprompted(s: Said, w: _Words) -> str:
+    return _lead_note(s) + _reprompt_body(s, w)
+
+
+def _lead_note(s: Said) -> str:
+    if s.note is None:
+        return ""
+    kind, words = s.note
+    if kind == "unreadable":
+        return f'Sorry, I couldn\'t read "{words}" as a day or time, so nothing was changed. ' if words else ""
+    if kind == "timezone":
+        return f"All times are in {s.schedule.timezone}. "
+    return ""
+
+
+def _reprompt_body(s: Said, w: _Words) -> str:
     if s.state is State.AWAITING_CONFIRMATION and s.proposal is not None:
         p = s.proposal
         if p.kind != "book":

@@ -52,6 +52,9 @@ class Step:
     expired: ExpiredMarker | None = None
     event: Event | None = None
     books: bool = False
+    # What the reply should add (issue 12): ("unreadable", words), ("timezone", ""), or why the
+    # requested time was not offered: ("taken" | "hours" | "day" | "grid" | "past", "").
+    note: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,17 +79,26 @@ MAX_AHEAD = dt.timedelta(days=366)
 _KEY_ENCODER = msgspec.json.Encoder()
 
 
-def fresh_record() -> Record:
-    return Record(schema_version=SCHEMA_VERSION, state=State.IDLE)
+def fresh_record(seq: int = 0) -> Record:
+    """A conversation with nothing stored; ``seq``: where its proposal numbering goes on from."""
+    return Record(schema_version=SCHEMA_VERSION, state=State.IDLE, seq=seq)
 
 
-def booked_record(booking: Booking) -> Record:
+def booked_record(booking: Booking, seq: int = 0) -> Record:
     """A conversation that expired after its call was booked, as it stood then."""
-    return Record(schema_version=SCHEMA_VERSION, state=State.DONE, booking=booking)
+    return Record(schema_version=SCHEMA_VERSION, state=State.DONE, booking=booking, seq=seq)
 
 
 def decide(ctx: Context, u: Understanding) -> Decision:
     """The turn's decision for the user's utterance, from the stored state."""
+    if u.unreadable is not None or u.intent is Intent.QUESTION:
+        # Never a guess, never a move: ask again, naming what could not be read or answering the question.
+        note = ("unreadable", u.unreadable) if u.unreadable is not None else None
+        if u.intent is Intent.QUESTION and u.topic == "timezone":
+            note = ("timezone", "")
+        if ctx.marker is not None and ctx.record.state not in (State.AWAITING_CONFIRMATION, State.RESCHEDULING):
+            return _nothing_pending(ctx, Understanding(Intent.UNCLEAR, None, None))
+        return _reprompt(ctx, note)
     state = ctx.record.state
     if state is State.AWAITING_CONFIRMATION:
         return _while_awaiting(ctx, u)
@@ -187,7 +199,7 @@ def _nothing_pending(ctx: Context, u: Understanding) -> Decision:
         record = _advance(ctx, (Trigger.ACKNOWLEDGE,), Outcome.EXPIRED)
         return Step(record, Outcome.EXPIRED, expired=ctx.marker, event=_as_event(ctx, booked))
     if booked is not None and ctx.record.state is State.DONE:
-        if u.intent is Intent.RESCHEDULE:
+        if u.intent in (Intent.RESCHEDULE, Intent.CORRECTION):
             anchor = _local(ctx, booked.start)
             return _move(ctx, booked.lead, anchor, u.when, "move", (Trigger.PROPOSE_MOVE,), Outcome.PROPOSED)
         if u.intent is Intent.REFUSE and u.cancels:
@@ -214,7 +226,16 @@ def _while_awaiting(ctx: Context, u: Understanding) -> Decision:
         return _keep(ctx) if changing else _cancel(ctx)
     if u.intent is Intent.SCHEDULE and u.lead:
         return _new_request(ctx, u)
-    if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE):
+    if u.intent is Intent.CORRECTION and u.lead and not changing:
+        # "not Dana, Priya Nair": the same time (or the time said) with the other person
+        when_at = _when(ctx, u.when, anchor=anchor) if u.when is not None else anchor
+        if when_at is None:
+            return _reprompt(ctx, ("unreadable", u.when.text if u.when else ""))
+        return _request_slot(ctx, u.lead, SlotQuery(when_at), when_at)
+    affirmed = u.intent is Intent.RESCHEDULE and u.affirms and u.when is not None and not changing
+    if affirmed and u.when is not None and _when(ctx, u.when, anchor=anchor) == anchor:
+        return _confirm(ctx, proposal)  # "Tuesday at 10 is fine": the proposal itself
+    if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE, Intent.CORRECTION):
         return _move(ctx, proposal.lead, anchor, u.when, "move" if changing else "book")
     return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
 
@@ -226,10 +247,10 @@ def _while_rescheduling(ctx: Context, u: Understanding) -> Decision:
         return _new_request(ctx, u)
     if u.intent is Intent.REFUSE:
         return _keep(ctx) if request.kind == "move" else _cancel(ctx)
-    if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE) and u.when is not None:
+    if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE, Intent.CORRECTION) and u.when is not None:
         requested = _when(ctx, u.when, anchor=_local(ctx, request.anchor))
         if requested is None:
-            return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
+            return _reprompt(ctx, ("unreadable", u.when.text))
         query = SlotQuery(requested)
         return _request_slot(ctx, request.lead, query, requested, (Trigger.OFFER,), Outcome.RESCHEDULED, request.kind)
     return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
@@ -293,7 +314,7 @@ def _move(
         return _request_slot(ctx, lead, query, None, triggers, outcome, kind)
     requested = _when(ctx, when, anchor=anchor)
     if requested is None:
-        return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
+        return _reprompt(ctx, ("unreadable", when.text))
     return _request_slot(ctx, lead, SlotQuery(requested), requested, triggers, outcome, kind)
 
 
@@ -303,8 +324,8 @@ def _new_request(ctx: Context, u: Understanding) -> Decision:
         return _request_slot(ctx, lead, SlotQuery(ctx.now), None)
     requested = _when(ctx, u.when, anchor=None)
     if requested is None:
-        return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
-    return _request_slot(ctx, lead, SlotQuery(requested), requested)
+        return _reprompt(ctx, ("unreadable", u.when.text))
+    return _request_slot(ctx, lead, SlotQuery(requested), requested if u.when.has_time else None)
 
 
 def _request_slot(
@@ -340,7 +361,32 @@ def _offer(
     booking = ctx.record.booking if kind == "move" else None
     record = _advance(ctx, triggers, outcome, proposal=proposal, request=None, booking=booking, seq=seq)
     differs = requested is not None and requested != slot
-    return Step(record, outcome, requested=requested if differs else None, event=_moving(ctx, kind))
+    note = ("reason", why_not_offered(ctx, requested)) if differs and requested is not None else None
+    return Step(record, outcome, requested=requested if differs else None, event=_moving(ctx, kind), note=note)
+
+
+def why_not_offered(ctx: Context, requested: dt.datetime) -> str:
+    """Why ``requested`` was not the slot offered: in the past, not a working day, outside working
+    hours, off the slot grid, else taken."""
+    schedule = ctx.schedule
+    local = requested.astimezone(schedule.tz)
+    if requested < ctx.now:
+        return "past"
+    if local.weekday() not in schedule.working_days:
+        return "day"
+    if not schedule.day_start <= local.time() < schedule.day_end or (
+        (local + schedule.slot).time() > schedule.day_end and (local + schedule.slot).date() == local.date()
+    ):
+        return "hours"
+    start = dt.datetime.combine(local.date(), schedule.day_start, tzinfo=local.tzinfo)
+    if (local - start) % schedule.slot:
+        return "grid"
+    return "taken"
+
+
+def _reprompt(ctx: Context, note: tuple[str, str] | None) -> Step:
+    step = _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
+    return Step(step.record, step.outcome, note=note)
 
 
 def _no_slot(ctx: Context, lead: str, anchor: dt.datetime, outcome: Outcome, kind: str = "book") -> Step:
@@ -385,7 +431,7 @@ def _when(ctx: Context, when: When, *, anchor: dt.datetime | None) -> dt.datetim
     asks again rather than search a calendar there.
     """
     try:
-        day, time = resolve_when(when, now=ctx.now, anchor=anchor)
+        day, time = resolve_when(when, now=ctx.now, anchor=anchor, date_order=ctx.schedule.date_order)
         moment = dt.datetime.combine(day, time or dt.time(0, 0), tzinfo=ctx.schedule.tz)
     except (OverflowError, ValueError):
         return None

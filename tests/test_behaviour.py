@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from dialog import Engine, InMemoryCalendar, InvalidInput, Schedule
+from dialog.store.keys import ConversationKeys
 from dialog.testing import FakeClock
 
 UTC = dt.UTC
@@ -49,7 +50,32 @@ def test_schedule_request_for_a_busy_time_proposes_the_first_free_slot_after_it(
     reply = engine.handle("c1", SCHEDULE_DANA)
     assert reply.outcome == "proposed"
     assert reply.proposal is not None and reply.proposal.start == at(24, 11, 30)
-    assert "isn't free" in reply.text
+    # spec 4.3 / issue 12: the reply names the true reason (it said "isn't free" for every reason)
+    assert reply.text.startswith("Tue 24 Nov, 10:00 (UTC) is already taken. ")
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "reason"),
+    [
+        ("schedule a call with Dana Scully on Saturday at 10am", at(30, 9), "Sat 28 Nov is not a working day."),
+        ("schedule a call with Dana Scully tomorrow at 10:15", at(24, 10, 30), "Calls start every 30 minutes, so"),
+        ("schedule a call with Dana Scully tomorrow at 7pm", at(25, 9), "Tue 24 Nov, 19:00 (UTC) is outside working"),
+    ],
+)
+def test_a_time_not_offered_is_answered_with_the_true_reason(
+    engine: Engine, text: str, start: dt.datetime, reason: str
+) -> None:
+    """Spec 4.3: not a working day, off the slot grid, outside working hours: never "isn't free"."""
+    reply = engine.handle("c1", text)
+    assert reply.proposal is not None and reply.proposal.start == start
+    assert reason in reply.text and "isn't free" not in reply.text
+
+
+def test_a_day_without_a_time_is_not_called_taken(engine: Engine) -> None:
+    """Issue 12: "next week" proposed Monday 09:00 after saying "Mon 30 Nov, 00:00 isn't free"."""
+    reply = engine.handle("c1", "schedule a call with Dana Scully next week")
+    assert reply.proposal is not None and reply.proposal.start == at(30, 9)
+    assert reply.text.startswith("Shall I book")
 
 
 def test_schedule_request_without_a_time_proposes_the_first_free_slot_from_now(
@@ -306,3 +332,51 @@ def test_empty_text_is_invalid_input_and_changes_nothing(engine: Engine, calenda
         engine.handle("c1", text)
     assert engine.snapshot("c1") == before
     assert calendar.events("default") == []
+
+
+def test_a_lone_y_books_on_text_and_asks_again_on_voice(engine: Engine) -> None:
+    """Issue 12: "y" is a clear yes in chat; a one-letter voice transcript is a fragment (spec 4.4)."""
+    proposed(engine, "voice")
+    reply = engine.handle("voice", "y", channel="voice")
+    assert (reply.outcome, reply.state) == ("reprompted", "awaiting_confirmation")
+    assert engine.handle("text", SCHEDULE_DANA).outcome == "proposed"
+    assert engine.handle("text", "y").outcome == "booked"
+
+
+def test_a_question_keeps_the_proposal_and_answers_the_timezone(engine: Engine) -> None:
+    """Issue 12 / spec 4.3: "is that eastern time?" moves nothing; the reply gives the timezone."""
+    proposed(engine)
+    reply = engine.handle("c1", "is that eastern time?")
+    assert (reply.outcome, reply.state) == ("reprompted", "awaiting_confirmation")
+    assert reply.proposal is not None and reply.proposal.start == TUE_10
+    assert reply.text.startswith("All times are in UTC. ")
+
+
+def test_an_unreadable_date_is_named_and_changes_nothing(engine: Engine) -> None:
+    """Spec 4.3: never a guess: the reply names the words it could not read."""
+    proposed(engine)
+    reply = engine.handle("c1", "move it to feb 30")
+    assert (reply.outcome, reply.state) == ("reprompted", "awaiting_confirmation")
+    assert reply.proposal is not None and reply.proposal.start == TUE_10
+    assert '"feb 30"' in reply.text
+
+
+def test_do_not_book_it_cancels(engine: Engine) -> None:
+    """The regression of issue 12's first draft: "do not book it" read as a question."""
+    proposed(engine)
+    reply = engine.handle("c1", "do not book it")
+    assert (reply.outcome, reply.state) == ("cancelled", "done")
+
+
+def test_a_new_booking_after_the_conversation_was_forgotten_is_booked(
+    engine: Engine, calendar: InMemoryCalendar, redis_client: redis.Redis
+) -> None:
+    """Found by the property tests: proposal numbers restarted after an expiry, so a new proposal
+    for the same lead and start as an earlier (since moved) booking derived its idempotency key."""
+    for text in ("schedule a call with Dana Scully tomorrow at 10am", "yes", "can we move the call to 4pm?", "yes"):
+        engine.handle("c1", text)
+    redis_client.delete(ConversationKeys("default", "c1").conversation)  # what the TTL does
+    assert engine.handle("c1", "schedule a call with Dana Scully tomorrow at 10am").outcome == "proposed"
+    reply = engine.handle("c1", "yes")
+    assert reply.event is not None and reply.event.start == TUE_10
+    assert sorted(e.start for e in calendar.events("default")) == [TUE_10, at(24, 16)]

@@ -28,7 +28,8 @@ def test_demo_shows_the_proposal_surviving_a_restart_and_one_booking(redis_url: 
     assert "RedisCalendar" in out  # the default calendar: in Redis, shared by every process
     assert "Container B loads it from Redis: state=awaiting_confirmation" in out
     assert "outcome=booked" in out and "outcome=already_booked" in out
-    assert "10:30 (UTC) isn't free" in out  # after every container restarted, the booked slot is not offered
+    # the true reason (spec 4.3): after every container restarted, the booked slot is not offered
+    assert "10:30 (UTC) is already taken" in out
     assert "outcome=moved" in out
     assert "Calendar: 1 event(s): Dana Scully" in out and "15:00" in out.rsplit("Calendar:", 1)[1]
 
@@ -46,7 +47,7 @@ def test_a_booking_made_in_one_chat_is_never_offered_in_another(redis_url: str, 
     assert "Booked: a call with Dana Scully" in first.stdout, first.stdout + first.stderr
     marcus = "schedule a call with Marcus Lee tomorrow at 10am\n"
     second = dialog("chat", "--redis-url", redis_url, "--conversation", "b", stdin=marcus)
-    assert "isn't free" in second.stdout and "10:30" in second.stdout, second.stdout
+    assert "is already taken" in second.stdout and "10:30" in second.stdout, second.stdout
 
 
 def test_memory_calendar_is_an_explicit_opt_in(redis_url: str, redis_client: object) -> None:

@@ -169,9 +169,11 @@ class Meaning:
 
     Classes: confirm, idiom (a fixed affirmative idiom: "may confirm"), refuse (a bare refusal),
     cancel (a refusal that names a cancellation: "cancel the call", "call it off"; spec 4.2),
-    hesitate, unclear, move (no time), move_to (a time or a day), schedule (a new request naming
-    someone), mixed (a yes with a refusal or hesitation in it, naming no cancellation: never a
-    confirmation).
+    hesitate (deferrals too: "not right now", "I'll confirm later"; spec 4.3), unclear, question
+    (about the proposal or anything else: "is that eastern time?"; issue 12: never a move, the
+    proposal unchanged), move (no time), move_to (a time or a day; "no" + a time is a correction to
+    it: "no, 11 instead"), schedule (a new request naming someone), mixed (a yes with a refusal or
+    hesitation in it, naming no cancellation: never a confirmation).
     """
 
     kind: str
@@ -219,10 +221,12 @@ CATALOGUE: dict[str, tuple[Utterance, ...]] = {
     ),
     "hesitate": _said(
         "hesitate", "not yet", "wait", "hmm", "?", "hold on", "let me think", "um wait", "hmm not yet",
-        "uh let me check", "maybe",
+        "uh let me check", "maybe", "not right now", "don't book it yet", "I'll confirm later",
     ),
-    "unclear": _said(
-        "unclear", "what's the weather like?", "tell me a joke", "lorem ipsum dolor", "uh who is this",
+    "unclear": _said("unclear", "tell me a joke", "lorem ipsum dolor", "uh the blue one"),
+    "question": _said(
+        "question", "is that eastern time?", "what's the weather like?", "uh who is this",
+        "anything else free that day?",
     ),
     "move": _said(
         "move", "can we move it?", "another time", "change time", "uh can we move it", "can we reschedule",
@@ -232,7 +236,7 @@ CATALOGUE: dict[str, tuple[Utterance, ...]] = {
         *_said("move_to", "move it to 3pm", "no, 3pm instead", "uh make it three pm", time=_at(15)),
         *_said("move_to", "can we move the call to 2pm?", time=_at(14)),
         *_said("move_to", "um push the call to thursday", day=THURSDAY),
-        *_said("move_to", "yes but make it 11am instead", time=_at(11)),
+        *_said("move_to", "yes but make it 11am instead", "no, 11 instead", "no not 10, 11", time=_at(11)),
         *_said("move_to", "um move it to ten thirty", time=_at(10, 30)),
         *_said("move_to", "How about Thursday at 2pm?", "how about thursday at two pm", day=THURSDAY, time=_at(14)),
         *_said("move_to", "How about Thursday?", day=THURSDAY),
@@ -424,6 +428,7 @@ class Reference:
             "refuse": [NOTHING_PENDING],
             "cancel": [NOTHING_PENDING],
             "mixed": [NOTHING_PENDING, REPROMPTED],
+            "question": [REPROMPTED],  # issue 12: answered (the timezone) or asked again, nothing moves
         }.get(m.kind, [REPROMPTED])
         return [Expect(o, v.state, why=f"{v.state}, nothing pending") for o in outcomes]
 
@@ -453,6 +458,8 @@ class Reference:
             return [no]
         if m.kind == "mixed":
             return [no, same]
+        if m.kind == "question":  # issue 12 / spec 4.3: a question moves nothing
+            return [same]
         # "move it" on a cancellation of the booked call: a move of it
         kind = BOOK if v.kind == BOOK else MOVE
         if m.kind == "move":
@@ -481,6 +488,8 @@ class Reference:
             return [no]
         if m.kind == "mixed":
             return [no, ask]
+        if m.kind == "question":  # nothing moves; the time is still to be given
+            return [ask]
         if m.kind == "move_to":
             at = self._resolve(m, v.start)
             return self._offer(v.tenant, v.lead, at, RESCHEDULED, kind=v.kind, why="a time or a day")
@@ -1228,8 +1237,30 @@ MAX_ELAPSED = dt.timedelta(days=3)
 engines = st.sampled_from((0, 1))
 
 
+# The hypothesis layer draws the classes and utterances it drew before issue 12, in the same order,
+# so that the ci profile's derandomized examples, which the mutation check was calibrated on, stay
+# the same; their meanings are today's ("what's the weather like?" and "uh who is this" are
+# questions now: drawn where an unclear answer is, read as questions by the model). Issue 12's new
+# utterances (questions, deferrals, corrections) are covered by layer 1: every one, in every
+# situation, on both channels.
+_DRAWN_BEFORE_ISSUE_12 = {
+    "unclear": ("what's the weather like?", "tell me a joke", "lorem ipsum dolor", "uh who is this"),
+    "hesitate": tuple(u.text for u in CATALOGUE["hesitate"][:11]),
+    "move_to": tuple(u.text for u in CATALOGUE["move_to"] if u.text not in ("no, 11 instead", "no not 10, 11")),
+}
+_BY_TEXT = {u.text: u for kind in KINDS for u in CATALOGUE[kind]}
+STATEFUL_CATALOGUE: dict[str, tuple[Utterance, ...]] = {
+    kind: tuple(_BY_TEXT[text] for text in _DRAWN_BEFORE_ISSUE_12[kind])
+    if kind in _DRAWN_BEFORE_ISSUE_12
+    else CATALOGUE[kind]
+    for kind in KINDS
+    if kind != "question"
+}
+STATEFUL_KINDS = tuple(STATEFUL_CATALOGUE)
+
+
 def utterances(*kinds: str) -> st.SearchStrategy[Utterance]:
-    return st.sampled_from(kinds or KINDS).flatmap(lambda kind: st.sampled_from(CATALOGUE[kind]))
+    return st.sampled_from(kinds or STATEFUL_KINDS).flatmap(lambda kind: st.sampled_from(STATEFUL_CATALOGUE[kind]))
 
 
 class DialogMachine(RuleBasedStateMachine):

@@ -27,6 +27,11 @@ UTTERANCES = {
     "schedule": "schedule a call with Fox Mulder tomorrow at 11am",
     "unclear": "what's the weather in Paris",
     "cancel_call": "cancel the call",
+    # issue 12 / spec 4.3: a question never moves anything; a deferral is a hesitation; "no" plus a
+    # time is a correction of the time: a reschedule to it (spec section 2: "no, 3pm instead")
+    "question": "is that eastern time?",
+    "deferral": "not right now",
+    "correction": "no, 11 instead",
 }
 
 
@@ -96,6 +101,9 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "schedule": (P, A, 0),
         "unclear": ("reprompted", IDLE, 0),
         "cancel_call": ("nothing_pending", IDLE, 0),
+        "question": ("reprompted", IDLE, 0),
+        "deferral": ("reprompted", IDLE, 0),
+        "correction": ("reprompted", IDLE, 0),
     },
     "awaiting": {
         "confirm": ("booked", D, 1),
@@ -106,6 +114,9 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "schedule": (P, A, 0),
         "unclear": ("reprompted", A, 0),
         "cancel_call": ("cancelled", D, 0),
+        "question": ("reprompted", A, 0),
+        "deferral": ("reprompted", A, 0),
+        "correction": ("rescheduled", A, 0),
     },
     "rescheduling": {
         "confirm": ("reprompted", R, 0),
@@ -116,6 +127,9 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "schedule": ("no_free_slot", R, 0),  # the setup leaves no free slot for anyone
         "unclear": ("reprompted", R, 0),
         "cancel_call": ("cancelled", D, 0),
+        "question": ("reprompted", R, 0),
+        "deferral": ("reprompted", R, 0),
+        "correction": ("no_free_slot", R, 0),
     },
     # spec 4.2: a booked call can be moved or cancelled; a bare "no" does not cancel it
     "done_booked": {
@@ -127,6 +141,9 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "schedule": (P, A, 0),
         "unclear": ("reprompted", D, 0),
         "cancel_call": (P, A, 0),
+        "question": ("reprompted", D, 0),
+        "deferral": ("reprompted", D, 0),
+        "correction": (P, A, 0),
     },
     "awaiting_move": {
         "confirm": ("moved", D, 0),
@@ -137,6 +154,9 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "schedule": (P, A, 0),
         "unclear": ("reprompted", A, 0),
         "cancel_call": ("kept", D, 0),  # refusing the move never removes the call
+        "question": ("reprompted", A, 0),
+        "deferral": ("reprompted", A, 0),
+        "correction": ("rescheduled", A, 0),
     },
     "awaiting_cancel": {
         "confirm": ("call_cancelled", D, -1),
@@ -147,6 +167,9 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "schedule": (P, A, 0),
         "unclear": ("reprompted", A, 0),
         "cancel_call": ("call_cancelled", D, -1),  # "cancel the call" answers "shall I cancel it?"
+        "question": ("reprompted", A, 0),
+        "deferral": ("reprompted", A, 0),
+        "correction": ("rescheduled", A, 0),
     },
     "done_cancelled": {
         "confirm": ("nothing_pending", D, 0),
@@ -157,6 +180,9 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "schedule": (P, A, 0),
         "unclear": ("reprompted", D, 0),
         "cancel_call": ("nothing_pending", D, 0),
+        "question": ("reprompted", D, 0),
+        "deferral": ("reprompted", D, 0),
+        "correction": ("reprompted", D, 0),
     },
     "idle_expired": {
         "confirm": ("expired", IDLE, 0),
@@ -167,6 +193,9 @@ TABLE: dict[str, dict[str, tuple[str, str, int]]] = {
         "schedule": (P, A, 0),
         "unclear": ("expired", IDLE, 0),
         "cancel_call": ("expired", IDLE, 0),
+        "question": ("expired", IDLE, 0),
+        "deferral": ("expired", IDLE, 0),
+        "correction": ("expired", IDLE, 0),
     },
 }
 # The kind of proposal a cell leaves pending, where it is not a new booking.
@@ -182,6 +211,13 @@ KINDS = {
     ("awaiting_cancel", "move"): "move",
     ("awaiting_cancel", "move_to_time"): "move",
     ("awaiting_cancel", "unclear"): "cancel",
+    ("done_booked", "correction"): "move",
+    ("awaiting_move", "question"): "move",
+    ("awaiting_move", "deferral"): "move",
+    ("awaiting_move", "correction"): "move",
+    ("awaiting_cancel", "question"): "cancel",
+    ("awaiting_cancel", "deferral"): "cancel",
+    ("awaiting_cancel", "correction"): "move",
 }
 
 CELLS = [(situation, kind) for situation in TABLE for kind in UTTERANCES]

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dialog.understanding import When, resolve_when
+from dialog.understanding.normalize import normalize
 from dialog.understanding.times import parse_when, scan
 
 UTC = dt.UTC
@@ -126,9 +127,6 @@ NOT_TIMES = [
     "I sat down",
     "the sun is out",
     "we wed in june",
-    "11/24",
-    "24/11",
-    "the 24th",
     "feb 30",
     "2026-02-29",
     "2026-13-01",
@@ -181,7 +179,86 @@ def test_a_rejected_day_or_time_is_not_the_requested_one(text: str) -> None:
 
 
 def test_nothing_said_is_not_rejected() -> None:
-    assert scan(("yes", "please")) == (None, False)
+    assert scan(("yes", "please")) == (None, False, None)
+
+
+# --- issue 12 / spec 4.3: numeric dates, days of the month, relative anchors, unreadable words ---
+
+# "11/24", "24/11" and "the 24th" used to be no time at all; spec 4.3 reads them.
+NUMERIC_AND_ORDINAL = [
+    ("11/24", When(date=(11, 24, None))),  # valid only as month/day
+    ("24/11", When(date=(11, 24, None))),  # valid only as day/month
+    ("12/02", When(numeric=(12, 2, None))),  # valid both ways: the tenant's date_order decides
+    ("12/02/2027", When(numeric=(12, 2, 2027))),
+    ("the 24th", When(day_of_month=24)),
+    ("on the twenty seventh", When(day_of_month=27)),
+    ("december 3rd", When(date=(12, 3, None))),
+    ("in 3 days", When(days_ahead=3)),
+    ("a week from tomorrow", When(days_ahead=1, plus_days=7)),
+    ("an hour later", When(shift_minutes=60)),
+    ("30 minutes earlier", When(shift_minutes=-30)),
+    ("the following day", When(shift_days=1)),
+    ("same time next week", When(shift_days=7)),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), NUMERIC_AND_ORDINAL)
+def test_numeric_dates_days_of_the_month_and_relative_expressions(text: str, expected: When) -> None:
+    assert parse_when(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("when", "date_order", "expected"),
+    [
+        (When(numeric=(12, 2, None)), "MDY", dt.date(2026, 12, 2)),
+        (When(numeric=(12, 2, None)), "DMY", dt.date(2027, 2, 12)),
+        (When(date=(11, 24, None)), "DMY", dt.date(2026, 11, 24)),  # read one way only: order irrelevant
+        (When(day_of_month=24), "MDY", dt.date(2026, 11, 24)),
+        (When(day_of_month=1), "MDY", dt.date(2026, 12, 1)),
+        (When(days_ahead=1, plus_days=7), "MDY", dt.date(2026, 12, 1)),
+    ],
+)
+def test_dates_from_today_follow_the_tenants_date_order(when: When, date_order: str, expected: dt.date) -> None:
+    """Spec 4.3: numeric dates follow Schedule.date_order; "the 26th", "in 3 days" count from today."""
+    assert resolve_when(when, now=MONDAY_8AM, date_order=date_order) == (expected, None)
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        (When(shift_minutes=60), (dt.date(2026, 11, 24), dt.time(11))),
+        (When(shift_minutes=-30), (dt.date(2026, 11, 24), dt.time(9, 30))),
+        (When(shift_days=1), (dt.date(2026, 11, 25), dt.time(10))),
+        (When(shift_days=7), (dt.date(2026, 12, 1), dt.time(10))),
+    ],
+)
+def test_relative_expressions_move_from_the_proposal(when: When, expected: tuple[dt.date, dt.time]) -> None:
+    """Spec 4.3: "an hour later", "the following day", "same time next week" are relative to the proposal."""
+    assert resolve_when(when, now=MONDAY_8AM, anchor=TUESDAY_10AM) == expected
+
+
+def test_a_shift_without_a_proposal_is_not_resolved() -> None:
+    with pytest.raises(ValueError, match="nothing is proposed"):
+        resolve_when(When(shift_minutes=60), now=MONDAY_8AM)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("feb 30", "feb 30"),
+        ("2026-13-01", "2026-13-01"),
+        ("13pm", "13pm"),
+        ("25:00", "25:00"),
+        ("13/13", "13/13"),
+        ("the 32nd", "the 32nd"),
+        ("in a few days", "in a few days"),
+        ("tuesday-ish", "tuesday ish"),
+        ("next next thursday", "next next thursday"),
+    ],
+)
+def test_a_date_or_time_that_cannot_be_read_is_named_not_guessed(text: str, words: str) -> None:
+    """Spec 4.3: an expression that looks like a date or time but is not read gives its words, no `when`."""
+    assert scan(normalize(text).tokens)[::2] == (None, words)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from dialog.understanding.normalize import normalize
 
 CONFIRM, REFUSE, HESITATE = Intent.CONFIRM, Intent.REFUSE, Intent.HESITATE
 RESCHEDULE, SCHEDULE, UNCLEAR = Intent.RESCHEDULE, Intent.SCHEDULE, Intent.UNCLEAR
+QUESTION, CORRECTION = Intent.QUESTION, Intent.CORRECTION
 
 
 def _fields(when: When | None) -> dict[str, Any]:
@@ -89,7 +90,7 @@ MOVES_WITHOUT_TIME = [
     # more
     "change the time", "reschedule please", "push it back", "postpone it", "something later",
     "can we do it later", "anything earlier?", "that doesn't work for me", "I'm busy then", "another day",
-    "can you find a different slot", "what else do you have", "no move it",
+    "can you find a different slot", "no move it",
     # a rejected day or time, and no other: another time, not that one
     "not thursday", "3pm doesn't work", "not at 10", "can't do monday", "thursday is bad",
 ]  # fmt: skip
@@ -138,11 +139,102 @@ MOVES_WITH_TIME = [
 ]
 
 UNCLEAR_WHILE_PENDING = [
-    "yes what's the weather", "what's the weather", "asdfgh", "", "   ", "\x00\x01", "um", "thanks", "please",
-    "yes, Dana", "I'm good", "don't move it", "no changes", "who is this?", "the", "yes but", "isn't it a holiday",
+    "yes what's the weather", "asdfgh", "", "   ", "\x00\x01", "um", "thanks", "please",
+    "yes, Dana", "I'm good", "don't move it", "no changes", "the", "yes but",
     "12345", "book 2 calls", "call with agent 007", "yes it's fine isn't it", "book the call with Dana",
-    "ye s", "y", "nothing", "go to hell", "whatever",
+    "ye s", "nothing", "go to hell", "whatever",
 ]  # fmt: skip
+
+# Issue 12: questions are QUESTION, never a move ("is that eastern time?", "anything else free that
+# day?" used to reschedule); the engine re-prompts with the same proposal, answering the timezone
+# question. "what else do you have" was a move; "who is this?" and the like were UNCLEAR (also a
+# re-prompt, so only the name changed).
+QUESTIONS = [
+    "is that eastern time?", "what time zone is that in?", "anything else free that day?",
+    "what else do you have", "what's the weather", "who is this?", "isn't it a holiday", "is it booked?",
+    "do you send an invite?", "which tuesday?",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", QUESTIONS)
+@pytest.mark.parametrize("pending", [True, False])
+def test_questions_are_questions_and_move_nothing(text: str, pending: bool) -> None:
+    result = understand(text, pending=pending)
+    assert (result.intent, result.when, result.lead) == (QUESTION, None, None)
+
+
+def test_the_timezone_question_is_marked_so_the_reply_answers_it() -> None:
+    assert understand("is that eastern time?", pending=True).topic == "timezone"
+    assert understand("who is this?", pending=True).topic is None
+
+
+# Issue 12's regression: "do not" + a verb is a negated imperative, not a "do ...?" question; a
+# refusal after a question ("what? no, cancel it") is a refusal: negation wins (spec section 2).
+DO_NOT_REFUSALS = [
+    "do not book it", "Do NOT book it.", "do not schedule it", "do not", "do not confirm", "please do not book",
+    "did not ask for this", "what? no, cancel it", "who cares, cancel it", "why? no thanks",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", DO_NOT_REFUSALS)
+@pytest.mark.parametrize("pending", [True, False])
+def test_do_not_refusals_refuse(text: str, pending: bool) -> None:
+    assert understand(text, pending=pending).intent is REFUSE
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # spec 4.3: deferrals are hesitations, not refusals ("not" + now / yet / later)
+        ("do not book it yet", HESITATE),
+        ("don't book it yet", HESITATE),
+        ("not right now", HESITATE),
+        ("hold off, don't book yet", HESITATE),
+        ("I'll confirm later", HESITATE),
+        ("not at this moment", HESITATE),
+        # a negated affirmative idiom is no idiom: "not good for me" asks for another time
+        ("is not good for me", RESCHEDULE),
+        ("not good for me", RESCHEDULE),
+        ("that doesn't work for me", RESCHEDULE),
+        ("that's not fine by me", REFUSE),
+    ],
+)
+def test_deferrals_and_negated_idioms_are_never_yes(text: str, intent: Intent) -> None:
+    assert understand(text, pending=True).intent is intent
+
+
+@pytest.mark.parametrize(
+    ("text", "when", "lead"),
+    [
+        # issue 12: "no" + a time is a correction of the time: a reschedule to it, never a cancel
+        ("no, 11 instead", _at(11), None),
+        ("no not 10, 11", _at(11), None),
+        ("no, 3pm instead", _at(15), None),
+    ],
+)
+def test_no_with_a_time_reschedules(text: str, when: dict[str, Any], lead: str | None) -> None:
+    result = understand(text, pending=True)
+    assert (result.intent, _fields(result.when), result.lead) == (RESCHEDULE, when, lead)
+
+
+@pytest.mark.parametrize(
+    ("text", "lead"),
+    [
+        ("not Dana, Priya Nair", "Priya Nair"),
+        ("actually make it with Tom Hardy", "Tom Hardy"),
+        ("swap it to Lena", "Lena"),
+    ],
+)
+def test_a_change_of_person_is_a_correction(text: str, lead: str) -> None:
+    result = understand(text, pending=True)
+    assert (result.intent, result.lead) == (CORRECTION, lead)
+
+
+def test_a_lone_y_confirms_text() -> None:
+    """Issue 12: "y" is a common yes in chat (it was UNCLEAR). On voice a one-letter transcript is a
+    fragment: the engine's spoken-yes rule (spec 4.4) asks yes or no instead (test_behaviour)."""
+    assert understand("y", pending=True).intent is CONFIRM
+    assert understand("y?", pending=True).intent is HESITATE
 
 
 @pytest.mark.parametrize("text", CONFIRMATIONS)
@@ -296,7 +388,7 @@ def test_schedule_requests_give_the_lead_and_the_time(text: str, lead: str | Non
         ("don't book a call with dana", REFUSE, {}),
         ("can you call me back later", UNCLEAR, {}),
         ("call it a day", UNCLEAR, {}),
-        ("what's the weather", UNCLEAR, {}),
+        ("what's the weather", QUESTION, {}),  # issue 12: a question (it was UNCLEAR)
         ("", UNCLEAR, {}),
     ],
 )
@@ -480,7 +572,10 @@ def test_the_package_exports_a_sorted_public_api() -> None:
 
 
 def test_intent_values_are_the_documented_strings() -> None:
-    assert [i.value for i in Intent] == ["confirm", "refuse", "hesitate", "reschedule", "schedule", "unclear"]
+    # issue 12 adds "question" and "correction" (a deferral is a hesitation, spec 4.3)
+    assert [i.value for i in Intent] == [
+        "confirm", "refuse", "hesitate", "reschedule", "schedule", "unclear", "question", "correction",
+    ]  # fmt: skip
     assert Intent("confirm") is CONFIRM
 
 

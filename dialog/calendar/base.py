@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import zoneinfo
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -38,6 +38,11 @@ class Schedule(BaseModel):
     day_end: dt.time = dt.time(17, 0)
     slot_minutes: int = Field(default=30, ge=5, le=24 * 60)
     horizon_days: int = Field(default=14, ge=1, le=366)
+    # On voice, a spoken yes books only at or above this recogniser confidence (spec 4.4).
+    voice_confidence: float = Field(default=0.6, ge=0.0, le=1.0)
+    # How a numeric date valid in both orders is read ("12/02": Dec 2 in MDY, 12 Feb in DMY); one
+    # valid in only one order ("30/11") is read that way (spec 4.3).
+    date_order: Literal["MDY", "DMY"] = "MDY"
 
     @field_validator("timezone")
     @classmethod

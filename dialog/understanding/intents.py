@@ -1,5 +1,11 @@
 """Intents: the confirmation resolver, which runs first while a proposal is pending, and the classifier.
 
+Before anything else (issue 12): a question ("is that eastern time?", "who is this?"; not "do
+not book it", nor one followed by a refusal) is QUESTION; a deferral ("not right now", "don't book
+it yet", "I'll confirm later") is HESITATE; while something is pending, a change of person ("not
+Dana, Priya Nair") is CORRECTION; a day or time expression that cannot be read ("feb 30") keeps
+the intent but gives no ``when``, only ``unreadable``.
+
 While something is pending (a proposal awaits confirmation, or a new time is being asked for),
 the first rule that applies wins:
 
@@ -43,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
 from .normalize import MONTHS, NUMBER_WORDS, normalize, vocabulary
-from .times import TIME_WORDS, TimeScan, When, scan
+from .times import TIME_WORDS, WEEKDAYS, TimeScan, When, scan
 
 
 class Intent(enum.StrEnum):
@@ -60,6 +66,13 @@ class Intent(enum.StrEnum):
     RESCHEDULE = "reschedule"
     SCHEDULE = "schedule"
     UNCLEAR = "unclear"
+    # Issue 12. QUESTION: asks about the proposal or the service ("is that eastern time?"); never
+    # moves anything. CORRECTION: a change of person ("not Dana, Priya Nair", "swap it to Lena"),
+    # with ``lead`` and, if said, ``when``: change that, keep the rest. A correction of the time
+    # ("no not 10, 11") is a RESCHEDULE with ``when``; a deferral ("not right now", "I'll confirm
+    # later") is a HESITATE (spec 4.3: deferrals are hesitations).
+    QUESTION = "question"
+    CORRECTION = "correction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +85,14 @@ class Understanding:
     # A refusal that names a cancellation ("cancel the call", "call it off"): after a booking,
     # that proposes cancelling the call, where a bare "no" does not.
     cancels: bool = field(default=False, compare=False)
+    # The words of a day or time expression that could not be read ("13pm", "feb 30"): the turn
+    # asks about them and changes nothing (spec 4.3).
+    unreadable: str | None = field(default=None, compare=False)
+    # A time said with only affirmative words around it ("Tuesday at 10 is fine"): a confirmation
+    # when it names the proposal's own time, else a reschedule.
+    affirms: bool = field(default=False, compare=False)
+    # What a QUESTION is about, when the reply can answer it: "timezone".
+    topic: str | None = field(default=None, compare=False)
 
 
 class _Phrases:
@@ -94,9 +115,12 @@ def _each(firsts: Iterable[str], seconds: Iterable[str]) -> tuple[str, ...]:
 AFFIRMATIVE_IDIOMS: Final = (
     "no problem", "no problemo", "no problems", "no prob", "no probs", "no worries", "not a problem",
     "why not", "of course", "no doubt", "i don't mind", "don't mind", "do not mind", "no objection",
-    "no objections", "sure thing", "you bet",
+    "no objections", "sure thing", "you bet", "put it in", "pencil it in", "lock it in", "see you then",
+    "fine with me", "fine by me", "works for me", "good for me", "all good", "okie dokie", "sounds like a plan",
 )  # fmt: skip
+# Not after a negation: "not good for me", "that doesn't work for me" are no idiom for yes.
 _IDIOM: Final = re.compile(
+    r"(?<! not)(?<! never)(?<! isn't)(?<! doesn't)(?<! don't)(?<! won't)(?<! wasn't)(?<! aren't)"
     " (?:" + "|".join(re.escape(p) for p in sorted(AFFIRMATIVE_IDIOMS, key=len, reverse=True)) + r")(?: \?)?(?= )"
 )
 _IDIOM_FIRST_WORDS: Final = frozenset(p.split()[0] for p in AFFIRMATIVE_IDIOMS)
@@ -106,12 +130,13 @@ _AFFIRMATIVE: Final = vocabulary(
     "yes yeah yea yeh ye yep yup ya yah yay yas sure ok okay okey okie k kk alright allright aight fine "
     "great perfect good excellent awesome cool correct right absolutely definitely certainly indeed affirmative "
     "confirm confirmed agreed agree deal exactly lovely brilliant nice sweet wonderful fantastic super works "
-    "go do book schedule proceed approve approved accept accepted dokey love lgtm"
+    "go do book schedule proceed approve approved accept accepted dokey love lgtm y dokie"
 )
 _HARMLESS: Final = vocabulary(
     "it that that's this the a call meeting appointment one please pls plz thanks thank you thx ty cheers i we "
     "me us ahead let's sounds looks seems for then and just so well oh ah now is it's be would will that'd "
-    "i'd like all very much really totally on in to by sir ma'am mate"
+    "i'd like all very much really totally on in to by sir ma'am mate appreciate appreciated time slot calendar "
+    "with me my ty"
 )
 _AFFIRMATIVE_OR_HARMLESS: Final = _AFFIRMATIVE | _HARMLESS
 _REFUSALS: Final = vocabulary(
@@ -131,6 +156,7 @@ _HESITATION: Final = _Phrases(
     *_each(("1", "one", "a", "just a", "give me a"), ("sec", "second", "moment", "minute")),
     *_each(("give me",), ("1 minute", "2 minutes", "5 minutes", "10 minutes", "a few minutes", "a moment")),
 )  # fmt: skip
+_WEAK_HESITATION: Final = vocabulary("hm hmm mm")
 _LONE_LATER: Final = re.compile(r"(?:maybe |perhaps )?later(?: please)?(?: \?)*")
 _MOVES: Final = vocabulary("move moving reschedule rescheduling change changes changing push postpone shift")
 _NEGATED_MOVE: Final = re.compile(
@@ -142,7 +168,8 @@ _RESCHEDULE: Final = _Phrases(
     "move", "moving", "reschedule", "rescheduling", "postpone", "push", "shift", "bump", "delay", "rearrange",
     "change", "switch", "later", "earlier", "sooner", "busy", "unavailable", "something else", "anything else",
     "what else", "other option", "other options", "alternative", "alternatives", "bad time", "not a good time",
-    "not good for me", "not available", "not free",
+    "not good for me", "not available", "not free", "not that time", "not that one", "not that slot",
+    "next one", "the next one", "next slot", "next available", "a bit later",
     *_each(("another", "different", "other", "new", "alternative", "some other"),
            ("time", "times", "day", "days", "date", "dates", "slot", "slots", "one", "ones", "option", "options")),
     *_each(("next",), ("slot", "one", "available", "free")),
@@ -158,9 +185,11 @@ _CALL_OPENERS: Final = r"please|pls|you|to|let's|and|i'll|we'll|gonna|wanna|i|we
 _SCHEDULE: Final = re.compile(
     rf" (?P<verb>{_VERBS})(?: (?!with )\S+){{0,3}}? (?P<noun>{_NOUNS})(?= )"
     rf"| (?:{_NOUNS}) with (?!{_PRONOUN})[^\W\d_]"
-    rf"| (?P<verb2>schedule|book|arrange|set up|setup|organi[sz]e)(?: (?:it|a time|some time|time|something))? with "
+    rf"| (?P<verb2>schedule|book|arrange|set up|setup|set (?:1|one|it|something) up|organi[sz]e)"
+    rf"(?: (?:it|a time|some time|time|something))? with "
     rf"(?!{_PRONOUN})[^\W\d_]"
     rf"| (?:(?P<opener>{_CALL_OPENERS}) )?(?P<call>call|meet|ring|phone) (?P<who>[^\W\d_][\w']*)"
+    rf"| (?P<book>book|schedule) (?P<bname>[^\W\d_][\w'-]*)"
 )
 _SCHEDULE_HINTS: Final = vocabulary(
     "schedule book set setup arrange organise organize plan add create make put line get need want "
@@ -172,6 +201,7 @@ _NEGATED_BEFORE: Final = re.compile(
     r"|doesn't|shouldn't)(?: \S+){0,2} $"
 )
 _DEFINITE: Final = vocabulary("the that this our my your")
+_BOOK_OBJECTS: Final = vocabulary("something anything one 1 them everything yourself myself time slot")
 _WITH: Final = re.compile(r" with ")
 _FOR: Final = re.compile(r" for ")
 _CALL_VERB: Final = re.compile(rf"(?:^ | (?:{_CALL_OPENERS}) )(?:call|meet|ring|phone) ")
@@ -208,10 +238,165 @@ def understand(text: str, *, pending: bool) -> Understanding:
     """Classify ``text``; ``pending`` is True while a proposal or a new time is awaited. Never raises."""
     said = _read(text)
     request = _schedule_request(said)
+    topic = (
+        "timezone"
+        if not _ZONE_WORDS.isdisjoint(said.tokens) or _ZONE_PHRASES.search(said.padded, said.tokens)
+        else None
+    )
+    if _is_question(said, request):
+        return Understanding(Intent.QUESTION, None, None, topic=topic)
+    if (pending or request is None) and _DEFERRAL.search(said.padded, said.tokens):
+        return Understanding(Intent.HESITATE, None, None)  # a deferral is a hesitation (spec 4.3)
     intent = _pending_intent(said, request) if pending else _idle_intent(said, request)
     lead = request.lead if request is not None and intent is Intent.SCHEDULE else None
+    if pending and intent is not Intent.SCHEDULE and "cancel" not in said.tokens and not cancelling(said):
+        changed = _lead_change(said)
+        if changed is not None and (said.scan.when is None or intent is Intent.RESCHEDULE):
+            return Understanding(Intent.CORRECTION, said.scan.when, changed)
+    if said.scan.unreadable is not None and intent in _USES_TIME:
+        return Understanding(intent, None, lead, unreadable=said.scan.unreadable)
     cancels = intent is Intent.REFUSE and _CANCELLATION.search(said.padded, said.tokens) is not None
-    return Understanding(intent, said.scan.when, lead, cancels)
+    affirms = intent is Intent.RESCHEDULE and _affirms_time(said)
+    return Understanding(intent, said.scan.when, lead, cancels, affirms=affirms)
+
+
+def cancelling(said: _Said) -> bool:
+    return _CANCELLATION.search(said.padded, said.tokens) is not None
+
+
+_CALL_NOUNS: Final = vocabulary("call meeting appointment appt")
+_USES_TIME: Final = frozenset({Intent.RESCHEDULE, Intent.SCHEDULE, Intent.UNCLEAR, Intent.CORRECTION})
+_ZONE_WORDS: Final = vocabulary(
+    "timezone timezones tz utc gmt est edt pst pdt cst cdt mst bst cet cest ist eastern pacific central mountain"
+)
+_ZONE_PHRASES: Final = _Phrases(
+    "time zone", "my time", "your time", "local time", "london time", "new york", "which zone", "what zone"
+)
+_DEFERRAL: Final = _Phrases(
+    "hold off", "not right now", "not now", "not yet", "not at the moment", "not at this moment", "not at the minute",
+    "don't book yet", "don't book it yet", "do not book it yet", "don't book that yet", "not book it yet",
+    "i'll confirm", "i will confirm", "i'll let you know", "i will let you know", "let you know", "i'll get back",
+    "get back to you", "get back to u", "confirm later", "decide later", "i'll decide", "i'll check", "let me check",
+    "let me think", "think about it", "let me see", "i'll think", "circle back", "come back to you",
+    "put it on hold", "on hold", "not today", "not just yet", "hang fire",
+)  # fmt: skip
+_TIME_TOKENS: Final = TIME_WORDS | frozenset(WEEKDAYS) | frozenset(MONTHS)
+_LEAD_MARKER: Final = re.compile(
+    r" (?:make (?:it|that)(?: with| for)?"
+    r"|(?:change|switch|swap)(?: (?:it|that|the (?:lead|attendee|contact|person|name|guest)))? (?:to|with|for)"
+    r"|swap in|(?:replace|swap) \S+ (?:with|for)|put|should be(?: with| for)?|meant to be(?: with)?"
+    r"|supposed to be(?: with)?|it's (?:with|for)|call's with|is with|be with|but (?:with|for)|with|w|for|need"
+    r"|person ,|person :|lead is|attendee is|contact is|not \S+ ,|instead of \S+ put|it's|up with)(?= )"
+)
+_LEAD_STOP: Final = vocabulary(
+    "something anything else another different other time slot slots same one ones instead please pls thanks thx "
+    "lol sorry right now that's it's fine good great perfect sure yes ok okay me mine the a an it that this "
+    "person lead attendee contact name guest wrong mistake actually oops meant not no half quarter supposed "
+    "meant going gonna later earlier sooner"
+)
+
+
+def _lead_change(said: _Said) -> str | None:
+    """The new person in "actually make it with Tom Hardy", "not Dana, Priya Nair", "swap it to Lena"."""
+    if not _LEAD_CUES.isdisjoint(said.tokens) or "," in said.text or ":" in said.text:
+        found: str | None = None
+        for match in _LEAD_MARKER.finditer(said.text):
+            words = said.text[match.end() : match.end() + 120].split()
+            if not words or words[0] in _LEAD_STOP or words[0] in _NOT_A_NAME:
+                continue
+            kept = []
+            for word in words:
+                if word in _LEAD_STOP:
+                    break
+                kept.append(word)
+            name = _name(kept)
+            if name is None:
+                continue
+            before = said.text[max(0, match.start() - 12) : match.end()].split()
+            if before[-1:] in (["not"],) or said.text[: match.start()].endswith((" not", " replace", " swap")):
+                continue
+            if match.group(0).strip() in ("for", "with", "w", "need", "it's", "put") and not _LEAD_CONTEXT.search(
+                said.text
+            ):
+                continue
+            found = found or name
+        return found
+    return None
+
+
+_LEAD_CUES: Final = vocabulary(
+    "make with w for swap switch change replace put should meant supposed it's call's lead attendee contact person "
+    "instead need not"
+)
+_LEAD_CONTEXT: Final = re.compile(
+    r" (?:actually|instead|wrong|not|no|oh|sorry|same time|same slot|should|meant|supposed|swap|switch|change|replace"
+    r"|make|put|can it be|can we do it|set it up|book it|call's)(?= )"
+)
+
+_QUESTION_OPENERS: Final = vocabulary(
+    "is are was were does did which what what's who who's whose when where why how will isn't anything"
+)
+_QUESTION_SKIP: Final = vocabulary("wait sorry so and but hey oh ok okay um")
+_PRONOUNS: Final = vocabulary("you u i we they she he")
+_REQUEST_HEADS: Final = {("how", "about"), ("what", "about"), ("what", "if"), ("how", "bout")}
+_AVAILABLE: Final = vocabulary("free available possible ok okay good better fine open")
+
+
+def _is_question(said: _Said, request: _Request | None) -> bool:
+    """A question about the proposal or the service ("is that eastern time?", "which tuesday?")."""
+    tokens = [t for t in said.tokens if t not in _QUESTION_SKIP] or list(said.tokens)
+    if not tokens:
+        return False
+    first, second = tokens[0], tokens[1] if len(tokens) > 1 else ""
+    if (first, second) in _REQUEST_HEADS or (request is not None and request.replaces_proposal):
+        return False
+    if second in _NEGATIONS or _answered_after(said):
+        return False  # "do not book it", "is not good for me", "what? no, cancel it": negation wins
+    if tokens[-1] == "?" and (not _ZONE_WORDS.isdisjoint(tokens) or "zone" in tokens):
+        return True
+    if first == "anything" or "what else" in said.padded:
+        return "else" in tokens or "free" in tokens or "available" in tokens
+    if first in ("do", "does", "did"):
+        return second in _PRONOUNS or (second.isalpha() and second not in _MOVE_OR_TIME)
+    if first in ("can", "could") and second in ("you", "u"):
+        third = tokens[2] if len(tokens) > 2 else ""
+        return third in _SERVICE_VERBS or (third in ("book", "schedule", "do") and (tokens[3:4] or [""])[0] == "calls")
+    if first not in _QUESTION_OPENERS:
+        return tokens[-1] == "?" and "right" in tokens[-3:] and said.scan.when is not None
+    # "is 3pm free?": a request, not a question
+    return not (
+        first == "is" and said.scan.when is not None and not _AVAILABLE.isdisjoint(tokens) and "that" not in tokens[:2]
+    )
+
+
+_NEGATIONS: Final = vocabulary("not never")
+_CLAUSE_SPLIT: Final = re.compile(r" [?,] ")
+
+
+def _answered_after(said: _Said) -> bool:
+    """A later clause that refuses or hesitates ("what? no, cancel it", "why? not now"): the answer wins."""
+    clauses = _CLAUSE_SPLIT.split(said.text)
+    for clause in clauses[1:]:
+        words = clause.split()
+        if not words or words[0] in _QUESTION_OPENERS:
+            continue
+        if _is_refusal(f" {clause.strip()} ", words) or _HESITATION.search(f" {clause.strip()} ", words):
+            return True
+    return False
+
+
+_SERVICE_VERBS: Final = vocabulary("repeat send tell explain share give say email text help remind")
+_MOVE_OR_TIME: Final = vocabulary("it that this 2 3 4 5 6 7 8 9 10 11 12 1 something another")
+
+
+def _affirms_time(said: _Said) -> bool:
+    """Only affirmative or harmless words besides the time words: "Tuesday at 10 is fine"."""
+    rest = [t for t in said.tokens if t not in _TIME_TOKENS and not t[:1].isdecimal()]
+    words = set(rest)
+    return bool(words) and words <= _AFFIRMATIVE_OR_HARMLESS | _TIME_GLUE and not _AFFIRMATIVE.isdisjoint(words)
+
+
+_TIME_GLUE: Final = vocabulary("at on the is for am pm oclock")
 
 
 def _read(text: str) -> _Said:
@@ -227,6 +412,8 @@ def _read(text: str) -> _Said:
 def _pending_intent(said: _Said, request: _Request | None) -> Intent:
     if request is not None and request.replaces_proposal:
         return Intent.SCHEDULE
+    if "cancel" in said.tokens and not _CALL_NOUNS.isdisjoint(said.tokens) and _answer(said) is Intent.REFUSE:
+        return Intent.REFUSE  # "cancel the 10am call": the time names the call, it asks for no move
     if said.scan.when is not None:
         return Intent.RESCHEDULE
     early = _hesitation_or_negated_move(said)
@@ -248,7 +435,15 @@ def _idle_intent(said: _Said, request: _Request | None) -> Intent:
 def _hesitation_or_negated_move(said: _Said) -> Intent | None:
     """Rules 3 and 4: hesitation, then "don't move it" and a change of mind."""
     lone_later = "later" in said.tokens and _LONE_LATER.fullmatch(said.padded, 1, len(said.padded) - 1)
-    if lone_later or _HESITATION.search(said.padded, said.tokens):
+    hesitation = _HESITATION.search(said.padded, said.tokens)
+    if (
+        hesitation is not None
+        and hesitation.group(0).strip() in _WEAK_HESITATION
+        and _RESCHEDULE.search(said.padded, said.tokens)
+        and _HESITATION.search(said.padded.replace(hesitation.group(0), " ", 1), said.tokens) is None
+    ):
+        hesitation = None  # "hmm can we move it": a filler does not beat a clear request
+    if lone_later or hesitation is not None:
         return Intent.HESITATE
     negated = _NEGATED_MOVE.search(said.padded) if not _MOVES.isdisjoint(said.tokens) else None
     if negated is not None:
@@ -276,9 +471,39 @@ def _affirmation(tokens: Sequence[str]) -> Intent:
     words.discard("?")
     if not words:
         return Intent.HESITATE if asked else Intent.UNCLEAR
+    unknown = words - _AFFIRMATIVE_OR_HARMLESS
+    if unknown and all(_near_confirmation(w) for w in unknown):
+        words = (words - unknown) | {"yes"}
     if not words <= _AFFIRMATIVE_OR_HARMLESS or _AFFIRMATIVE.isdisjoint(words):
         return Intent.UNCLEAR
     return Intent.HESITATE if asked else Intent.CONFIRM
+
+
+_TYPO_TARGETS: Final = vocabulary(
+    "yes yeah yep yup sure okay alright perfect great absolutely definitely confirm fine good"
+)
+_TYPO_NEVER: Final = _REFUSALS | vocabulary("nop nah noo nope non now not note")
+
+
+def _near_confirmation(word: str) -> bool:
+    """One edit (insert, delete, substitute, swap) from a confirmation word, and from no refusal word."""
+    if len(word) < 3 or not word.isalpha() or word in _TYPO_NEVER:
+        return False
+    if any(_one_edit(word, refusal) for refusal in _TYPO_NEVER):
+        return False
+    return any(_one_edit(word, target) for target in _TYPO_TARGETS)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def _schedule_request(said: _Said) -> _Request | None:
@@ -290,6 +515,14 @@ def _schedule_request(said: _Said) -> _Request | None:
             continue
         if match["call"] and (match["who"] in _NOT_A_NAME or (match["opener"] is None and match.start() != 0)):
             continue
+        if match["book"]:
+            name = match["bname"]
+            if name in _NOT_A_NAME or name in _LEAD_STOP or name in _SCHEDULE_HINTS or name in _BOOK_OBJECTS:
+                continue
+            lead = _name(said.text[match.end("book") :].split())
+            if lead is None:
+                continue
+            return _Request(lead, replaces_proposal=True)
         return _request(said, match)
     return None
 
@@ -331,13 +564,15 @@ def _name(words: Sequence[str]) -> str | None:
 
 def _ends_name(word: str, following: str) -> bool:
     """Names are letters (and apostrophes); a day, preposition, pronoun, number or "," ends one."""
-    if word in _NOT_A_NAME or not word.replace("'", "").isalpha():
+    if word in _NOT_A_NAME or not word.replace("'", "").replace("-", "").isalpha():
         return True
     return word in _NAME_IF_NOT_BEFORE_NUMBER and following[:1].isdecimal()
 
 
 def _capitalise(word: str) -> str:
     """Title-case one name word: "dana" -> "Dana", "o'brien" -> "O'Brien", "dana's" stays "Dana's"."""
+    if "-" in word:
+        return "-".join(_capitalise(part) for part in word.split("-"))
     head, apostrophe, tail = word.partition("'")
     if apostrophe and len(head) == 1:
         return f"{head.upper()}'{tail[:1].upper()}{tail[1:]}"

@@ -65,10 +65,12 @@ _TRANSLATE: Final = str.maketrans(
 _AMPM: Final = re.compile(r"(?<![^\W\d_])([ap])\. ?m\b\.?")
 _TITLE_DOT: Final = re.compile(r"\b(dr|mr|mrs|ms|mx|prof|st|jr|sr)\.")
 _HYPHEN_NO: Final = re.compile(r"\b(?:nuh|uh)-uh\b")
+_SPLIT_HYPHEN: Final = re.compile(r"\b(uh|mm|e|re|un|nuh)-")
+_WITH_SLASH: Final = re.compile(r"\bw/ ?")
 _CLAUSE_MARKS: Final = ",;!.:\n\r\v\f\x85\u2028\u2029"
 # A token is a number with its joints and suffix ("10:30", "2026-11-24", "10.30am", "24th"), a word
 # with inner apostrophes ("don't"), "?" or one clause mark; anything else (symbols, emoji, "_") separates.
-_TOKEN: Final = re.compile(r"\d+(?:[:./-]\d+)*[^\W_]*|[^\W_]+(?:'[^\W_]+)*|[?" + _CLAUSE_MARKS + "]")
+_TOKEN: Final = re.compile(r"\d+(?:[:./-]\d+)*[^\W_]*|[^\W_]+(?:'[^\W_]+|-[^\W\d_]+)*|[?" + _CLAUSE_MARKS + "]")
 _RUN3: Final = re.compile(r"([^\W\d_])\1\1")
 _RUN2_PLUS: Final = re.compile(r"([^\W\d_])\1+")
 _RUN3_PLUS: Final = re.compile(r"([^\W\d_])\1\1+")
@@ -112,9 +114,12 @@ _ORDINALS: Final = _numbered(
 ) | {"thirtieth": 30}
 _UNIT_ORDINALS: Final[Mapping[str, int]] = {w: n for w, n in _ORDINALS.items() if n <= 9}
 NUMBER_WORDS: Final = frozenset(_SMALL) | frozenset(_TENS) | frozenset(_ORDINALS)
-_ONE_KEEPERS: Final = vocabulary("that this the no any some every which each another other a just")
+_ONE_KEEPERS: Final = vocabulary("that this the no any some every which each another other a just next first last")
 _DURATIONS: Final = vocabulary("minute minutes min mins hour hours hr hrs second seconds")
 _FRACTIONS: Final[Mapping[str, int]] = {"half": 30, "quarter": 15}
+_NOT_AFTER_DAY_ORDINAL: Final = vocabulary(
+    "one ones option options slot slots time times choice available free thing person call meeting"
+)
 _SPECIAL: Final = (
     _FILLERS | _OPENERS | NUMBER_WORDS | frozenset(_FRACTIONS) | {a for a, _ in _PAIRS} | frozenset(_SINGLES)
 )
@@ -137,11 +142,24 @@ def normalize(raw: str) -> Normalized:
         tokens = [_unstretch(t) for t in tokens]
     if not _SPECIAL.isdisjoint(tokens):
         tokens = _rewrite(tokens)
+    if "m" in tokens:
+        tokens = _spoken_meridiem(tokens)
     joined = " ".join(tokens)
     if "," not in tokens:
         return Normalized(joined, joined, tuple(tokens))
     flat = tuple(t for t in tokens if t != ",")
     return Normalized(joined, " ".join(flat), flat)
+
+
+def _spoken_meridiem(tokens: list[str]) -> list[str]:
+    """ "3 p m" -> "3 pm", "10:30 a m" -> "10:30 am" (how speech recognisers write them)."""
+    out: list[str] = []
+    for token in tokens:
+        if token == "m" and len(out) >= 2 and out[-1] in ("a", "p") and out[-2][:1].isdecimal():
+            out[-1] = out[-1] + "m"
+            continue
+        out.append(token)
+    return out
 
 
 def _prepare(text: str) -> str:
@@ -156,6 +174,10 @@ def _prepare(text: str) -> str:
         text = _TITLE_DOT.sub(r"\1", _AMPM.sub(r"\1m", text))  # "Dr. Scully" is one name, not two clauses
     if "-uh" in text:
         text = _HYPHEN_NO.sub(_NO, text)
+    if "-" in text:
+        text = _SPLIT_HYPHEN.sub(r"\1 ", text.replace("-ish", " ish"))
+    if "w/" in text:
+        text = _WITH_SLASH.sub("with ", text)
     return text
 
 
@@ -259,7 +281,14 @@ def _day_ordinal(tokens: Sequence[str], i: int) -> tuple[str, int] | None:
     end = i + found[1]
     following = tokens[end + 1] if end < len(tokens) and tokens[end] == "of" and end + 1 < len(tokens) else ""
     near_month = (i > 0 and tokens[i - 1] in MONTHS) or (end < len(tokens) and tokens[end] in MONTHS)
-    return (str(found[0]), found[1]) if near_month or following in MONTHS else None
+    if near_month or following in MONTHS:
+        return str(found[0]), found[1]
+    after = tokens[end] if end < len(tokens) else ""
+    if i > 0 and tokens[i - 1] == "the" and after not in _NOT_AFTER_DAY_ORDINAL:
+        n = found[0]  # "the twenty seventh" -> "the 27th"; "the first one" stays words
+        suffix = "th" if 11 <= n <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+        return f"{n}{suffix}", found[1]
+    return None
 
 
 def _ordinal(tokens: Sequence[str], i: int) -> tuple[int, int] | None:

@@ -32,7 +32,7 @@ one wins, because spoken corrections come last ("move it to 2, no 3pm" is 15:00)
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
 from .normalize import MONTHS, normalize, vocabulary
@@ -55,7 +55,7 @@ _POD_WORDS: Final[Mapping[str, str]] = {
 }
 _GUARDED_WEEKDAYS: Final = vocabulary("mon wed weds sat sun")
 _WEEKDAY_GUARDS: Final = vocabulary("on next this by until till")
-_TOMORROW: Final = vocabulary("tomorrow tmrw tmr tomorow tommorow tommorrow tomoro 2moro")
+_TOMORROW: Final = vocabulary("tomorrow tmrw tmr tmw tomorow tommorow tommorrow tomoro 2moro")
 _NOONS: Final = vocabulary("noon midday lunchtime midnight")
 _DAY_WORDS: Final = frozenset(WEEKDAYS) | _TOMORROW | {"today", "tonight"}
 # Words about days or times; `intents` stops a lead's name at them.
@@ -75,6 +75,7 @@ _ISH: Final = re.compile(r"(\d{1,2})ish")
 _ISO_DATE: Final = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DAY_OF_MONTH: Final = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?")
 _YEAR: Final = re.compile(r"\d{4}")
+_ORDINAL_DAY: Final = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
 
 # "not (at) 3pm", "thursday (is) bad": words before or after a mention that reject it.
 _REJECT_SKIP: Final = vocabulary("at on for the until till next this by")
@@ -111,6 +112,17 @@ class When:
     minute: int | None = None
     part_of_day: str | None = None
     next_week: bool = False
+    # Added in issue 12. ``day_of_month`` "the 27th" (the next such date from today); ``numeric``
+    # a slashed date valid in both orders, (first, second, year), read by the tenant's date_order;
+    # ``plus_days`` days added to the day said ("a week from friday"); ``shift_days`` and
+    # ``shift_minutes`` move from the proposal ("the following day", "an hour later"); ``text``
+    # the words of the expression, for a reply that names them.
+    day_of_month: int | None = None
+    numeric: tuple[int, int, int | None] | None = None
+    plus_days: int = 0
+    shift_days: int | None = None
+    shift_minutes: int | None = None
+    text: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.weekday is not None and not 0 <= self.weekday <= 6:
@@ -129,12 +141,25 @@ class When:
     @property
     def has_day(self) -> bool:
         """True when a day was said (weekday, relative day, date, or "next week")."""
-        return self.weekday is not None or self.days_ahead is not None or self.date is not None or self.next_week
+        return (
+            self.weekday is not None
+            or self.days_ahead is not None
+            or self.date is not None
+            or self.next_week
+            or self.day_of_month is not None
+            or self.numeric is not None
+            or self.shift_days is not None
+        )
+
+    @property
+    def relative(self) -> bool:
+        """True when the expression moves from the proposal ("an hour later", "the following day")."""
+        return self.shift_days is not None or self.shift_minutes is not None
 
     @property
     def has_time(self) -> bool:
         """True when a clock time or a part of the day ("tomorrow morning") was said."""
-        return self.hour is not None or self.part_of_day is not None
+        return self.hour is not None or self.part_of_day is not None or self.shift_minutes is not None
 
 
 class _Clock(NamedTuple):
@@ -147,6 +172,8 @@ class _Day(NamedTuple):
     weekday: int | None = None
     days_ahead: int | None = None
     date: tuple[int, int, int | None] | None = None
+    day_of_month: int | None = None
+    numeric: tuple[int, int, int | None] | None = None
 
 
 class TimeScan(NamedTuple):
@@ -154,6 +181,7 @@ class TimeScan(NamedTuple):
 
     when: When | None
     rejected: bool
+    unreadable: str | None = None  # the words of a day or time expression that could not be read
 
 
 class _Found(NamedTuple):
@@ -165,6 +193,10 @@ class _Found(NamedTuple):
     clock: _Clock | None = None
     part_of_day: str | None = None
     next_week: bool = False
+    unreadable: bool = False
+    plus_days: int = 0
+    shift_days: int | None = None
+    shift_minutes: int | None = None
 
 
 def parse_when(text: str) -> When | None:
@@ -178,20 +210,48 @@ def scan(tokens: Sequence[str]) -> TimeScan:
     clock: _Clock | None = None
     part_of_day: str | None = None
     next_week = rejected = False
+    plus_days = 0
+    shift_days: int | None = None
+    shift_minutes: int | None = None
+    first = last = -1
     for found in _mentions(tokens):
+        if found.unreadable:
+            return TimeScan(None, rejected, " ".join(tokens[found.start : found.end]))
         if _is_rejected(tokens, found):
             rejected = True
             continue
-        day = found.day or day
+        if found.day is not None and day is not None and found.day.weekday is not None and day.weekday is None:
+            day = day._replace(weekday=found.day.weekday)  # "the 1st, a tuesday": both kept, checked later
+        elif found.day is not None and day is not None and day.weekday is not None and found.day.weekday is None:
+            day = found.day._replace(weekday=day.weekday)  # "tuesday the 1st"
+        else:
+            day = found.day or day
         clock = found.clock or clock
         part_of_day = found.part_of_day or part_of_day
         next_week = next_week or found.next_week
-    if day is None and clock is None and part_of_day is None and not next_week:
+        plus_days += found.plus_days
+        shift_days = found.shift_days if found.shift_days is not None else shift_days
+        shift_minutes = found.shift_minutes if found.shift_minutes is not None else shift_minutes
+        first = found.start if first < 0 else min(first, found.start)
+        last = max(last, found.end)
+    if first < 0:
         return TimeScan(None, rejected)
-    return TimeScan(_when(day, clock, part_of_day, next_week), rejected)
+    if next_week and day is None and shift_days is None and "same" in tokens:
+        next_week, shift_days = False, 7  # "same time next week": a week after the proposal
+    text = " ".join(t for t in tokens[first:last] if t != ",")
+    return TimeScan(_when(day, clock, part_of_day, next_week, plus_days, shift_days, shift_minutes, text), rejected)
 
 
-def _when(day: _Day | None, clock: _Clock | None, part_of_day: str | None, next_week: bool) -> When:
+def _when(
+    day: _Day | None,
+    clock: _Clock | None,
+    part_of_day: str | None,
+    next_week: bool,
+    plus_days: int = 0,
+    shift_days: int | None = None,
+    shift_minutes: int | None = None,
+    text: str = "",
+) -> When:
     return When(
         weekday=day.weekday if day else None,
         days_ahead=day.days_ahead if day else None,
@@ -200,6 +260,12 @@ def _when(day: _Day | None, clock: _Clock | None, part_of_day: str | None, next_
         minute=None if clock is None else clock.minute,
         part_of_day=part_of_day if clock is None else None,
         next_week=next_week,
+        day_of_month=day.day_of_month if day else None,
+        numeric=day.numeric if day else None,
+        plus_days=plus_days,
+        shift_days=shift_days,
+        shift_minutes=shift_minutes,
+        text=text,
     )
 
 
@@ -236,11 +302,92 @@ def _rejected_after(tokens: Sequence[str], end: int) -> bool:
     return any(tuple(tokens[end : end + n]) in _REJECTING_SUFFIXES for n in (1, 2, 3))
 
 
+def _unreadable(start: int, end: int) -> tuple[_Found, ...]:
+    return (_Found(max(start, 0), end, unreadable=True),)
+
+
 def _read_weekday(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     word = tokens[i]
     if word in _GUARDED_WEEKDAYS and not (_at(tokens, i - 1) in _WEEKDAY_GUARDS or _at(tokens, i + 1)[:1].isdecimal()):
         return ()
+    if (_at(tokens, i - 2), _at(tokens, i - 1)) == ("next", "next"):
+        return _unreadable(i - 2, i + 1)  # "next next thursday"
     return (_Found(i, i + 1, day=_Day(weekday=WEEKDAYS[word])),)
+
+
+def _read_ish(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    """ "tuesday-ish", "next week ish", "2-ish": a day or time said as approximate is not read."""
+    before = _at(tokens, i - 1)
+    if before in _DAY_WORDS or before == "week" or before[:1].isdecimal():
+        return _unreadable(i - 1, i + 1)
+    return ()
+
+
+_AMOUNTS: Final[Mapping[str, int]] = {"a": 1, "an": 1, "one": 1}
+_VAGUE: Final = vocabulary("few couple several some coupla")
+_LATER: Final = vocabulary("later after")
+_EARLIER: Final = vocabulary("earlier before sooner")
+_PUSHES: Final = vocabulary("push bump delay back postpone")
+_MOVERS: Final = vocabulary("move shift change forward")
+_MINUTE_UNITS: Final[Mapping[str, int]] = {
+    "minute": 1, "minutes": 1, "min": 1, "mins": 1, "hour": 60, "hours": 60, "hr": 60, "hrs": 60,
+}  # fmt: skip
+
+
+def _amount(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
+    """The count before the unit at ``i`` and where it starts; (-1, start) for a vague one."""
+    before = _at(tokens, i - 1)
+    if before.isdecimal() and len(before) <= 3:
+        return int(before), i - 1
+    if before in _AMOUNTS:
+        return 1, i - 1
+    if before in _VAGUE:
+        start = i - 2 if _at(tokens, i - 2) in ("a", "the") else i - 1
+        return -1, start
+    if before == "of" and _at(tokens, i - 2) in _VAGUE:
+        return -1, i - 3 if _at(tokens, i - 3) == "a" else i - 2
+    return None
+
+
+def _direction(tokens: Sequence[str], start: int, end: int) -> int | None:
+    """+1 later, -1 earlier, 0 a move of unknown direction, None when not a move at all."""
+    after = _at(tokens, end)
+    if after in _LATER and _at(tokens, end + 1) not in _DAY_WORDS:
+        return 1
+    if after in _EARLIER:
+        return -1
+    window = set(tokens[max(0, start - 4) : start])
+    if not _PUSHES.isdisjoint(window) and "forward" not in window:
+        return 1
+    if "forward" in window and "bring" in window:
+        return -1
+    return 0 if not _MOVERS.isdisjoint(window) else None
+
+
+def _read_duration(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    """ "an hour later", "30 minutes earlier", "push it back an hour", "an hour and a half later"."""
+    unit = _MINUTE_UNITS[tokens[i]]
+    if (_at(tokens, i - 2), _at(tokens, i - 1)) == ("half", "an"):  # "half an hour"
+        amount: tuple[int, int] | None = (1, i - 2)
+        unit = 30
+    elif (_at(tokens, i - 2), _at(tokens, i - 1)) == ("a", "half"):  # "a half hour"
+        amount, unit = (1, i - 2), 30
+    else:
+        amount = _amount(tokens, i)
+    if amount is None:
+        return ()
+    count, start = amount
+    end = i + 1
+    if tuple(tokens[end : end + 3]) == ("and", "a", "half") and unit == 60:
+        count, end = count * 2 + 1, end + 3
+        unit = 30
+    direction = _direction(tokens, start, end)
+    if direction is None:
+        return ()
+    if direction == 0 or count < 0:
+        return _unreadable(start, end + 1)
+    stop = end + 1 if _at(tokens, end) in _LATER | _EARLIER else end
+    return (_Found(start, stop, shift_minutes=direction * count * unit),)
 
 
 def _read_today(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
@@ -256,15 +403,36 @@ def _read_tomorrow(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
 
 
 def _read_days(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
-    """ "in 3 days"."""
-    count = _at(tokens, i - 1)
-    if _at(tokens, i - 2) != "in" or not count.isdecimal() or len(count) > 2:
+    """ "in 3 days", "2 days later", "the following day", "the day after"; a week: "in 2 weeks",
+    "a week from friday", "a week later"."""
+    size = 7 if tokens[i] in ("week", "weeks") else 1
+    before, after = _at(tokens, i - 1), _at(tokens, i + 1)
+    if size == 1 and tokens[i] == "day":
+        if before in ("following", "next") and _at(tokens, i - 2) in ("the", "to", "on"):
+            return (_Found(i - 2, i + 1, shift_days=1),)
+        if before == "the" and after == "after" and _at(tokens, i + 2) not in _TOMORROW:
+            return (_Found(i - 1, i + 2, shift_days=1),)
+    if size == 7 and before == "next":
+        if _at(tokens, i - 2) == "next":
+            return _unreadable(i - 2, i + 1)  # "next next week"
+        return (_Found(i - 1, i + 1, next_week=True),)
+    amount = _amount(tokens, i)
+    if amount is None:
         return ()
-    return (_Found(i - 2, i + 1, day=_Day(days_ahead=int(count))),)
-
-
-def _read_week(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
-    return (_Found(i - 1, i + 1, next_week=True),) if _at(tokens, i - 1) == "next" else ()
+    count, start = amount
+    opener = _at(tokens, start - 1)
+    if opener == "in" or (after == "from" and _at(tokens, i + 2) == "now"):
+        if count < 0:
+            return _unreadable(start - 1, i + 1)
+        end = i + 3 if after == "from" else i + 1
+        return (_Found(start - 1 if opener == "in" else start, end, day=_Day(days_ahead=count * size)),)
+    if after == "from" and count > 0:
+        return (_Found(start, i + 2, plus_days=count * size),)
+    if after in _LATER and count > 0:
+        return (_Found(start, i + 2, shift_days=count * size),)
+    if count < 0 and after in _LATER:
+        return _unreadable(start, i + 2)
+    return ()
 
 
 def _read_part_of_day(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
@@ -283,6 +451,10 @@ def _read_noon(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
 def _read_month(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     month = MONTHS[tokens[i]]
     found = _month_then_day(tokens, i, month) or _day_then_month(tokens, i, month)
+    if found is None and tokens[i] not in ("may", "mar", "march"):
+        j = i + 2 if _at(tokens, i + 1) == "the" else i + 1
+        if _DAY_OF_MONTH.fullmatch(_at(tokens, j)) and _at(tokens, j + 1) not in ("am", "pm"):
+            return _unreadable(i, j + 1)  # "feb 30", "nov 31"
     return (found,) if found else ()
 
 
@@ -313,9 +485,53 @@ def _date(tokens: Sequence[str], start: int, end: int, month: int, day: int) -> 
 
 
 def _read_number(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
-    iso = _ISO_DATE.fullmatch(tokens[i])
-    found = _iso_date(i, *map(int, iso.groups())) if iso else _clock_mention(tokens, i)
+    token = tokens[i]
+    if "/" in token:
+        return _numeric_date(token, i)
+    iso = _ISO_DATE.fullmatch(token)
+    if iso:
+        found = _iso_date(i, *map(int, iso.groups()))
+        return (found,) if found else _unreadable(i, i + 1)
+    ordinal = _ORDINAL_DAY.fullmatch(token)
+    if ordinal:
+        return _day_of_month(tokens, i, int(ordinal[1]))
+    if _at(tokens, i + 1) == "ish":
+        return _unreadable(i, i + 2)
+    found = _clock_mention(tokens, i)
     return (found,) if found else ()
+
+
+def _numeric_date(token: str, i: int) -> tuple[_Found, ...]:
+    """ "11/30", "30/11", "12/02/2026": valid in one order -> that date; in both -> the tenant's order."""
+    parts = token.split("/")
+    if len(parts) not in (2, 3) or not all(p.isdecimal() for p in parts):
+        return _unreadable(i, i + 1)
+    first, second = int(parts[0]), int(parts[1])
+    year: int | None = None
+    if len(parts) == 3:
+        if len(parts[2]) not in (2, 4):
+            return _unreadable(i, i + 1)
+        year = int(parts[2]) + (2000 if len(parts[2]) == 2 else 0)
+    month_day = _valid_date(first, second, year) is not None
+    day_month = _valid_date(second, first, year) is not None
+    if month_day and day_month and first != second:
+        return (_Found(i, i + 1, day=_Day(numeric=(first, second, year))),)
+    if month_day:
+        return (_Found(i, i + 1, day=_Day(date=(first, second, year))),)
+    if day_month:
+        return (_Found(i, i + 1, day=_Day(date=(second, first, year))),)
+    return _unreadable(i, i + 1)
+
+
+def _day_of_month(tokens: Sequence[str], i: int, day: int) -> tuple[_Found, ...]:
+    """ "the 27th", "on the 1st": the next such date; a day past 31 is not read."""
+    after = _at(tokens, i + 1)
+    if after in MONTHS or (after == "of" and _at(tokens, i + 2) in MONTHS):
+        return ()  # the month reader takes "the 24th of november"
+    start = i - 1 if _at(tokens, i - 1) == "the" else i
+    if not 1 <= day <= 31:
+        return _unreadable(start, i + 1)
+    return (_Found(start, i + 1, day=_Day(day_of_month=day)),)
 
 
 def _iso_date(i: int, year: int, month: int, day: int) -> _Found | None:
@@ -331,7 +547,10 @@ def _clock_mention(tokens: Sequence[str], i: int) -> _Found | None:
     hour, separator, minute, meridiem = match.groups()
     if meridiem or after in ("am", "pm"):
         clock = _meridiem(int(hour), int(minute or 0), meridiem or after)
-        return _Found(i, i + 1 + (meridiem is None), clock=clock) if clock else None
+        end = i + 1 + (meridiem is None)
+        return _Found(i, end, clock=clock) if clock else _Found(i, end, unreadable=True)  # "13pm"
+    if separator == ":" and (int(hour) > 23 or int(minute) > 59):
+        return _Found(i, i + 1, unreadable=True)  # "25:00"
     if after in _HOUR_SUFFIXES:
         return _bare(hour, minute, i, i + 2)
     if separator == ":" or _in_time_position(tokens, i):
@@ -342,8 +561,10 @@ def _clock_mention(tokens: Sequence[str], i: int) -> _Found | None:
 def _in_time_position(tokens: Sequence[str], i: int) -> bool:
     """A bare number is an hour only between time words: "at 3", "make it 11", "tomorrow 10", "at 4?"."""
     before, after = _at(tokens, i - 1), _at(tokens, i + 1)
-    placed = before in _HOUR_BEFORE or (_at(tokens, i - 2), before) in _HOUR_BEFORE_PAIRS
-    return placed and (after == "" or after in _HOUR_AFTER)
+    # "no, 11 instead", "no not 10, 11": a correction names hours too
+    corrected = before in ("no", "not") or (before.isdecimal() and _at(tokens, i - 2) in ("no", "not"))
+    placed = corrected or before in _HOUR_BEFORE or (_at(tokens, i - 2), before) in _HOUR_BEFORE_PAIRS
+    return placed and (after == "" or after in _HOUR_AFTER or (corrected and after.isdecimal()))
 
 
 def _bare(hour_text: str, minute_text: str | None, start: int, end: int) -> _Found | None:
@@ -382,22 +603,39 @@ _READERS: Final[Mapping[str, _Reader]] = {
     **dict.fromkeys(WEEKDAYS, _read_weekday),
     **dict.fromkeys(_TOMORROW, _read_tomorrow),
     **dict.fromkeys(("today", "tonight"), _read_today),
-    **dict.fromkeys(("day", "days"), _read_days),
-    "week": _read_week,
+    **dict.fromkeys(("day", "days", "week", "weeks"), _read_days),
+    **dict.fromkeys(_MINUTE_UNITS, _read_duration),
+    "ish": _read_ish,
     **dict.fromkeys(_POD_WORDS, _read_part_of_day),
     **dict.fromkeys(_NOONS, _read_noon),
     **dict.fromkeys(MONTHS, _read_month),
 }
 
 
-def resolve_when(when: When, *, now: dt.datetime, anchor: dt.datetime | None = None) -> tuple[dt.date, dt.time | None]:
+def resolve_when(
+    when: When, *, now: dt.datetime, anchor: dt.datetime | None = None, date_order: str = "MDY"
+) -> tuple[dt.date, dt.time | None]:
     """Resolve ``when`` against ``now`` (tenant-local) and, for a reschedule, the proposal's ``anchor``.
 
     Returns the date and a naive wall-clock time, or None for the time when the caller should pick
     the first free slot of that day. With an anchor, a missing day or time is taken from the anchor.
-    Without one, a time alone is today if still ahead of ``now``, else tomorrow.
+    Without one, a time alone is today if still ahead of ``now``, else tomorrow. A numeric date
+    valid in both orders is read in ``date_order`` ("MDY" or "DMY").
+
+    Raises ValueError when the expression cannot be resolved with certainty: a shift from the
+    proposal without a proposal, or a weekday that does not match the date said with it.
     """
-    day = _resolve_day(when, now.date())
+    if when.relative:
+        if anchor is None:
+            raise ValueError("a shift from the proposal, but nothing is proposed")
+        if when.shift_minutes is not None:
+            moved = anchor + dt.timedelta(days=when.shift_days or 0, minutes=when.shift_minutes)
+            return moved.date(), moved.time()
+        clock = _resolve_clock(when)
+        return anchor.date() + dt.timedelta(days=when.shift_days or 0), clock if clock is not None else anchor.time()
+    day = _resolve_day(when, now.date(), date_order)
+    if day is not None and when.plus_days:
+        day += dt.timedelta(days=when.plus_days)
     clock = _resolve_clock(when)
     if anchor is not None:
         return day if day is not None else anchor.date(), clock if clock is not None else anchor.time()
@@ -412,9 +650,35 @@ def _resolve_clock(when: When) -> dt.time | None:
     return PARTS_OF_DAY[when.part_of_day] if when.part_of_day else None
 
 
-def _resolve_day(when: When, today: dt.date) -> dt.date | None:
+def _resolve_day(when: When, today: dt.date, date_order: str = "MDY") -> dt.date | None:
+    day = _resolve_said_day(when, today, date_order)
+    if day is not None and when.weekday is not None and not when.next_week and when.weekday != day.weekday():
+        raise ValueError(f"{day} does not fall on weekday {when.weekday}")
+    return day if day is not None else _resolve_weekday(when, today)
+
+
+def _resolve_said_day(when: When, today: dt.date, date_order: str) -> dt.date | None:
+    """A date, a numeric date, a day of the month: the day the words name, or None."""
     if when.date is not None:
         return _next_date(*when.date, today=today)
+    if when.numeric is not None:
+        first, second, year = when.numeric
+        month, day = (first, second) if date_order == "MDY" else (second, first)
+        return _next_date(month, day, year, today=today)
+    if when.day_of_month is not None:
+        for ahead in range(0, 3):  # this month, or one of the next two that has the day
+            month_index = today.month - 1 + ahead
+            try:
+                candidate = dt.date(today.year + month_index // 12, month_index % 12 + 1, when.day_of_month)
+            except ValueError:
+                continue
+            if candidate >= today:
+                return candidate
+        raise ValueError(f"no day {when.day_of_month} soon")
+    return None
+
+
+def _resolve_weekday(when: When, today: dt.date) -> dt.date | None:
     if when.days_ahead is not None:
         return today + dt.timedelta(days=when.days_ahead)
     if when.next_week:

@@ -14,11 +14,11 @@ import inspect
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dialog import inputs, replies, turn
+from dialog import inputs, replies, turn, voice
 from dialog.calendar.base import Calendar, Event, Schedule
 from dialog.calendar.guard import CalendarCalls
 from dialog.calendar.memory import InMemoryCalendar
@@ -52,8 +52,8 @@ from dialog.store.cluster import cluster_from_url, is_cluster_url, sync_twin
 from dialog.store.keys import DEFAULT_HISTORY_TTL_SECONDS, DEFAULT_TTL_SECONDS, ConversationKeys
 from dialog.store.record import HistoryEntry as StoredEntry
 from dialog.store.record import Record, StoredReply, encode
-from dialog.store.redis_store import AsyncRedisStore, RedisStore, Stored, apply_failure_policy
-from dialog.understanding import Understanding, understand
+from dialog.store.redis_store import BLIND, AsyncRedisStore, RedisStore, Stored, apply_failure_policy
+from dialog.understanding import Intent, Understanding, understand
 
 __all__ = ["AsyncEngine", "Checkpoint", "Engine", "utc_now"]
 
@@ -126,7 +126,10 @@ class _Base:
         return stored
 
     def _remembered(self, request: Load) -> Stored | None:
-        return None if request.fresh else self._cache.get(request.keys)
+        cached = None if request.fresh else self._cache.get(request.keys)
+        if cached is None and request.blind:
+            return Stored(0, None, token=BLIND)  # nothing read: the write creates only where nothing stands
+        return cached
 
     def _forget_if_corrupt(self, request: Request, exc: DialogError) -> None:
         """After CorruptState the conversation starts afresh: a remembered record must not revive it."""
@@ -136,10 +139,19 @@ class _Base:
     # --- building a turn ----------------------------------------------------------------------
 
     def _handle_flow(
-        self, conversation_id: str, text: str, tenant_id: str, channel: str, message_id: str | None
+        self,
+        conversation_id: str,
+        text: str,
+        tenant_id: str,
+        channel: str,
+        message_id: str | None,
+        hearing: inputs.Hearing | None = None,
     ) -> tuple[Flow, Channel]:
         keys = _keys(conversation_id, tenant_id)
-        said = inputs.text(text, tenant_id=tenant_id, conversation_id=conversation_id)
+        where = {"tenant_id": tenant_id, "conversation_id": conversation_id}
+        on_voice = inputs.channel(channel) is Channel.VOICE
+        # On voice an empty transcript (silence, nothing recognised) is a turn: "I didn't catch that".
+        said = inputs.transcript(text, **where) if on_voice else inputs.text(text, **where)
         message = self._message(message_id, channel, keys, said)
         heard: dict[bool, Understanding] = {}  # understood once per "is something pending"
 
@@ -148,7 +160,15 @@ class _Base:
             pending = ctx.record.state in _PENDING or ctx.record.booked is not None
             if pending not in heard:
                 heard[pending] = understand(said, pending=pending)
-            return turn.decide(ctx, heard[pending])
+            u = heard[pending]
+            if on_voice and u.intent is Intent.CONFIRM and ctx.record.state is State.AWAITING_CONFIRMATION:
+                sure = voice.spoken_yes_is_sure(
+                    said, hearing.confidence if hearing else None, hearing.alternatives if hearing else (),
+                    ctx.schedule.voice_confidence,
+                )
+                if not sure:  # a doubtful spoken yes never books: ask yes or no, plainly
+                    u = Understanding(Intent.HESITATE, None, None)
+            return turn.decide(ctx, u)
 
         return self._turns.run(keys, decide, message), Channel(message.channel)
 
@@ -160,7 +180,8 @@ class _Base:
         who = inputs.lead(lead, **where)
         when = inputs.future_start(start, self._turns.now(), **where)
         message = self._message(message_id, channel, keys, f"propose({who}, {when.isoformat()})")
-        return self._turns.run(keys, lambda ctx: turn.propose(ctx, who, when), message), Channel(message.channel)
+        flow = self._turns.run(keys, lambda ctx: turn.propose(ctx, who, when), message, blind=True)
+        return flow, Channel(message.channel)
 
     @staticmethod
     def _message(message_id: str | None, channel: str, keys: ConversationKeys, text: str) -> Message:
@@ -275,8 +296,7 @@ class _Base:
             schedule=schedule,
             proposal=proposal,
             event=event,
-            requested=step.requested,
-            note=step.note,
+            requested=step.requested, note=step.note,
             expired_lead=marker.lead if marker else None,
             expired_start=_utc(marker.start) if marker else None,
             expired_kind=marker.kind if marker else "book",
@@ -286,12 +306,13 @@ class _Base:
             tenant_id=keys.tenant_id,
             state=record.state,
             outcome=step.outcome,
-            text=replies.render(said),
+            text=_spoken(replies.render(said), said),
             proposal=proposal,
             event=None if step.outcome is Outcome.CALL_CANCELLED else event,  # the text names what was removed
             version=done.version,
             channel=channel,
             transition=_transition(record) if done.wrote else None,
+            expect=_expected(record),
         )
 
     @staticmethod
@@ -396,13 +417,17 @@ class Engine(_Base):
         tenant_id: str = "default",
         channel: str = "text",
         message_id: str | None = None,
+        confidence: float | None = None,
+        alternatives: Sequence[tuple[str, float]] | None = None,
     ) -> Reply:
         """Apply what the user said to the conversation and return what to say back.
 
         A ``message_id`` handled before (a client retrying) is not applied again: the first
-        reply is returned.
+        reply is returned. On voice, ``confidence`` and ``alternatives`` (the recogniser's n-best:
+        (transcript, confidence) pairs) decide whether a spoken yes may book (spec 4.4).
         """
-        flow, checked = self._handle_flow(conversation_id, text, tenant_id, channel, message_id)
+        hearing = inputs.hearing(confidence, alternatives)
+        flow, checked = self._handle_flow(conversation_id, text, tenant_id, channel, message_id, hearing)
         return self._answer(_keys(conversation_id, tenant_id), checked, self._drive(flow))
 
     def propose(
@@ -426,6 +451,12 @@ class Engine(_Base):
         if stored.record is None:
             return None
         return self._snapshot(keys, stored, self._schedule(keys))
+
+    def expectations(self, conversation_id: str, *, tenant_id: str = "default") -> voice.Expectations:
+        """What the conversation's next turn is expected to contain: ASR hints, JSGF, SRGS (spec 4.4)."""
+        keys = _keys(conversation_id, tenant_id)
+        stored = self._store.load(keys)
+        return _expected(stored.record or turn.fresh_record())
 
     def history(self, conversation_id: str, *, tenant_id: str = "default") -> list[HistoryEntry]:
         """The conversation's applied turns, oldest first (the last 200, for up to 30 days)."""
@@ -554,9 +585,12 @@ class AsyncEngine(_Base):
         tenant_id: str = "default",
         channel: str = "text",
         message_id: str | None = None,
+        confidence: float | None = None,
+        alternatives: Sequence[tuple[str, float]] | None = None,
     ) -> Reply:
         """Apply what the user said; a ``message_id`` handled before returns the first reply."""
-        flow, checked = self._handle_flow(conversation_id, text, tenant_id, channel, message_id)
+        hearing = inputs.hearing(confidence, alternatives)
+        flow, checked = self._handle_flow(conversation_id, text, tenant_id, channel, message_id, hearing)
         return self._answer(_keys(conversation_id, tenant_id), checked, await self._drive(flow))
 
     async def propose(
@@ -579,6 +613,11 @@ class AsyncEngine(_Base):
         if stored.record is None:
             return None
         return self._snapshot(keys, stored, self._schedule(keys))
+
+    async def expectations(self, conversation_id: str, *, tenant_id: str = "default") -> voice.Expectations:
+        """What the conversation's next turn is expected to contain (spec 4.4)."""
+        stored = await self._store.load(_keys(conversation_id, tenant_id))
+        return _expected(stored.record or turn.fresh_record())
 
     async def history(self, conversation_id: str, *, tenant_id: str = "default") -> list[HistoryEntry]:
         """The conversation's applied turns, oldest first."""
@@ -687,6 +726,20 @@ def _proposal(record: Record, schedule: Schedule) -> Proposal | None:
 
 def _event(record: Record, schedule: Schedule) -> Event | None:
     return turn.as_event(record.booking, schedule)
+
+
+def _spoken(text: str, said: replies.Said) -> str:
+    """On voice, a re-prompt for a pending proposal ends in a plain yes-or-no question."""
+    if said.channel is Channel.VOICE and said.outcome is Outcome.REPROMPTED and said.proposal is not None:
+        return text if text.endswith("Please say yes or no.") else f"{text} Please say yes or no."
+    return text
+
+
+def _expected(record: Record) -> voice.Expectations:
+    if record.state is State.DONE and record.booked is not None:
+        return voice.expectations(State.DONE, "booked")
+    kind = record.proposal.kind if record.proposal else record.request.kind if record.request else "book"
+    return voice.expectations(record.state, kind)
 
 
 def _transition(record: Record) -> Transition | None:

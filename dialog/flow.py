@@ -54,6 +54,7 @@ class Load:
     keys: ConversationKeys
     fresh: bool = False  # read Redis even when the process remembers the record
     message_id: str | None = None  # also fetch the reply filed under it, if any
+    blind: bool = False  # not remembered: do not read; the write then creates only where nothing stands
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +161,15 @@ class Turns:
         now = self._clock()
         return now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)
 
-    def run(self, keys: ConversationKeys, decide: Decide, message: Message | None = None) -> Flow:
+    def run(
+        self, keys: ConversationKeys, decide: Decide, message: Message | None = None, *, blind: bool = False
+    ) -> Flow:
+        """One turn. ``blind``: the decision needs nothing stored (a host's propose), so a
+        conversation this process never saw is written without a read: one round trip; if
+        anything stands there, the write is refused and returns it, and the turn decides again."""
         schedule: Schedule = yield GetSchedule(keys)
         message_id = message.id if message else None
-        stored: Stored = yield Load(keys, message_id=message_id)
+        stored: Stored = yield Load(keys, message_id=message_id, blind=blind and message_id is None)
         yield Reach(Checkpoint.LOADED)
         for attempt in range(MAX_ATTEMPTS):
             if stored.replay is not None:
@@ -377,12 +383,15 @@ class Turns:
         marker = stored.marker
         if stored.record is not None or marker is None:
             return turn.Context(keys, now, schedule, stored.record or turn.fresh_record())
+        # Proposal numbers go on past an expiry (a version is never smaller than the proposals
+        # made before it), so a new proposal never derives an earlier one's idempotency key.
+        seq = marker.version
         if marker.booking is not None:
             # The conversation expired after its call was booked: it goes on from "done, booked"
             # (spec 4.1). A move or cancellation that was pending is told it expired; the call stands.
             changing = marker if marker.kind in ("move", "cancel") else None
-            return turn.Context(keys, now, schedule, turn.booked_record(marker.booking), changing)
-        return turn.Context(keys, now, schedule, turn.fresh_record(), marker)
+            return turn.Context(keys, now, schedule, turn.booked_record(marker.booking, seq), changing)
+        return turn.Context(keys, now, schedule, turn.fresh_record(seq), marker)
 
 
 def _confirmed_by(record: Record, message: Message) -> Record:

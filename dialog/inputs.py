@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from dialog.errors import InvalidInput
 from dialog.results import Channel
@@ -74,3 +75,41 @@ def _unicode(value: object, field: str, limit: int, **where: str | None) -> str:
     if size > limit:
         raise InvalidInput(f"{field} is {size} bytes; the limit is {limit}", field=field, **where)
     return value
+
+
+MAX_ALTERNATIVES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Hearing:
+    """What a recogniser said about a voice transcript: its confidence and its n-best alternatives."""
+
+    confidence: float | None
+    alternatives: tuple[tuple[str, float], ...]
+
+
+def transcript(value: object, **where: str | None) -> str:
+    """A voice transcript: like ``text``, but empty is allowed (silence, nothing recognised)."""
+    checked = _unicode(value, "text", MAX_TEXT_BYTES, **where)
+    return checked.strip()
+
+
+def hearing(confidence: object, alternatives: object) -> Hearing | None:
+    """Confidences in [0, 1]; at most 10 alternatives, each a (transcript, confidence) pair."""
+    if confidence is None and not alternatives:
+        return None
+    pairs: list[tuple[str, float]] = []
+    if alternatives is not None:
+        if not isinstance(alternatives, list | tuple) or len(alternatives) > MAX_ALTERNATIVES:
+            raise InvalidInput(f"alternatives must be a list of at most {MAX_ALTERNATIVES} pairs", field="alternatives")
+        for item in alternatives:
+            if not isinstance(item, list | tuple) or len(item) != 2:
+                raise InvalidInput("each alternative is a (transcript, confidence) pair", field="alternatives")
+            pairs.append((_unicode(item[0], "alternatives", MAX_TEXT_BYTES), _score(item[1], "alternatives")))
+    return Hearing(None if confidence is None else _score(confidence, "confidence"), tuple(pairs))
+
+
+def _score(value: object, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InvalidInput(f"{field}: a confidence is a number from 0 to 1, not {value!r}", field=field)
+    return float(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 from dialog.calendar.base import Event
 from dialog.machine import State, Trigger
@@ -71,6 +72,8 @@ class Reply:
     # The transition this turn's write took; None when the turn wrote nothing of its own (a replayed
     # message, or the answer about a confirmation another turn settled).
     transition: Transition | None = None
+    # What the next turn is expected to contain (ASR hints and grammars; dialog.voice.Expectations).
+    expect: Any = None
 
 
 @dataclass(frozen=True, slots=True)

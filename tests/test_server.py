@@ -127,6 +127,7 @@ def test_a_conversation_over_http_books_exactly_once(client: TestClient, calenda
         "event": None,
         "version": 1,
         "channel": "text",
+        "expect": None,  # voice turns carry what the next turn is expected to contain
     }
     assert body["proposal"] == {
         "start": "2026-11-24T10:00:00+00:00",
@@ -758,3 +759,21 @@ def test_a_move_proposal_says_its_kind(client: TestClient) -> None:
     say(client, "c1", "yes")
     body = say(client, "c1", "can we move the call to 3pm?").json()
     assert body["proposal"]["kind"] == "move" and body["event"] is not None
+
+
+def test_a_voice_turn_carries_the_expectations_and_the_recognisers_confidence_decides(client: TestClient) -> None:
+    """Spec 4.4 over HTTP: `expect` on voice turns; a doubtful spoken yes is asked again; silence re-prompts."""
+    proposed = say(client, "c1", PROPOSE, channel="voice").json()
+    assert "yes" in proposed["expect"]["phrases"] and proposed["expect"]["jsgf"].startswith("#JSGF")
+    assert say(client, "c1", PROPOSE).json()["expect"] is None  # text turns carry none
+    no = [{"text": "no", "confidence": 0.3}]
+    doubtful = say(client, "c1", "yes", channel="voice", confidence=0.9, alternatives=no)
+    assert doubtful.json()["outcome"] == "reprompted"
+    silence = say(client, "c1", "", channel="voice")
+    assert silence.status_code == 200 and silence.json()["outcome"] == "reprompted"
+    assert say(client, "c1", "  ").status_code == 422  # blank text is still refused on text
+    sure = say(client, "c1", "yes", channel="voice", confidence=0.95)
+    assert sure.json()["outcome"] == "booked", sure.json()
+    expected = client.get("/v1/conversations/c1/expectations", headers=ACME).json()
+    assert "cancel the call" in expected["phrases"]
+    assert "<answer>" in expected["jsgf"] and "<grammar" in expected["srgs"]

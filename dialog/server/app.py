@@ -29,7 +29,16 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,6 +55,7 @@ from dialog.server.auth import KeyRing
 from dialog.server.metrics import CONTENT_TYPE, Metrics
 from dialog.store.cluster import cluster_from_url, is_cluster_url
 from dialog.store.redis_store import apply_failure_policy
+from dialog.voice import Expectations
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -72,11 +82,44 @@ class _Strict(BaseModel):
 _NOT_BLANK = r"[^\s\x1c-\x1f]"
 
 
+class AlternativeIn(_Strict):
+    """One of the recogniser's other hypotheses for a voice turn."""
+
+    text: Annotated[str, Field(strict=True)]
+    confidence: Annotated[float, Field(ge=0, le=1, strict=True)]
+
+
 class MessageIn(_Strict):
     """What the user said. The tenant comes from the API key, never from here."""
 
-    text: Annotated[str, Field(pattern=_NOT_BLANK, description="At most 4,096 bytes of UTF-8 (else 413).")]
-    channel: Channel = Channel.TEXT
+    # The schema says what the validator enforces: text must hold something except on voice.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"channel": {"const": "voice"}}, "required": ["channel"]},
+            "else": {"properties": {"text": {"pattern": _NOT_BLANK}}},
+        }
+    )
+
+    channel: Channel = Channel.TEXT  # first: the check on text depends on it
+    text: Annotated[
+        str,
+        Field(description="At most 4,096 bytes of UTF-8 (else 413); blank only on voice (nothing was heard)."),
+    ]
+    confidence: Annotated[
+        float | None,
+        Field(ge=0, le=1, strict=True, description="Voice: the recogniser's confidence in `text`; null: unknown."),
+    ] = None
+    alternatives: Annotated[
+        list[AlternativeIn], Field(max_length=10, description="Voice: the recogniser's n-best alternatives.")
+    ] = []
+
+    @field_validator("text")
+    @classmethod
+    def _said_something_on_text(cls, text: str, info: ValidationInfo) -> str:
+        text.encode("utf-8")  # lone surrogates raise UnicodeEncodeError, a ValueError: 422 on body.text
+        if info.data.get("channel", Channel.TEXT) is Channel.TEXT and not re.search(_NOT_BLANK, text):
+            raise ValueError("text is blank (on the voice channel an empty transcript is allowed)")
+        return text
 
 
 class ProposalIn(_Strict):
@@ -111,6 +154,18 @@ class EventOut(BaseModel):
         return None if e is None else cls(id=e.id, start=e.start, end=e.end, lead=e.lead)
 
 
+class ExpectOut(BaseModel):
+    """What the next turn is expected to contain (spec 4.4): phrases for ASR hints, JSGF and SRGS grammars."""
+
+    phrases: list[str]
+    jsgf: str
+    srgs: str
+
+    @classmethod
+    def of(cls, e: Expectations) -> ExpectOut:
+        return cls(phrases=list(e.phrases), jsgf=e.jsgf, srgs=e.srgs)
+
+
 class ReplyOut(BaseModel):
     """One turn's answer: the state reached, what happened, what to tell the user."""
 
@@ -122,9 +177,13 @@ class ReplyOut(BaseModel):
     event: EventOut | None
     version: int
     channel: Channel
+    expect: ExpectOut | None = Field(
+        None, description="Voice turns: what the next turn is expected to contain (ASR hints and grammars)."
+    )
 
     @classmethod
     def of(cls, r: Reply) -> ReplyOut:
+        voice = r.channel is Channel.VOICE and r.expect is not None
         return cls(
             conversation_id=r.conversation_id,
             state=r.state,
@@ -134,6 +193,7 @@ class ReplyOut(BaseModel):
             event=EventOut.of(r.event),
             version=r.version,
             channel=r.channel,
+            expect=ExpectOut.of(r.expect) if voice else None,
         )
 
 
@@ -489,7 +549,13 @@ async def post_message(
     _check_text(body.text)
     service = _service(request)
     run = service.engine.handle(
-        conversation_id, body.text, tenant_id=tenant, channel=body.channel, message_id=_message_id(idempotency_key)
+        conversation_id,
+        body.text,
+        tenant_id=tenant,
+        channel=body.channel,
+        message_id=_message_id(idempotency_key),
+        confidence=body.confidence,
+        alternatives=[(a.text, a.confidence) for a in body.alternatives],
     )
     return await service.turn("message", tenant, run)
 
@@ -517,6 +583,11 @@ async def post_proposal(
 async def get_conversation(request: Request, conversation_id: ConversationId, tenant: Tenant) -> SnapshotOut:
     """The conversation as stored; 404 when there is none (never written, or expired)."""
     return SnapshotOut.of(await _snapshot(request, conversation_id, tenant))
+
+
+async def get_expectations(request: Request, conversation_id: ConversationId, tenant: Tenant) -> ExpectOut:
+    """What the conversation's next turn is expected to contain, for the recogniser (spec 4.4)."""
+    return ExpectOut.of(await _service(request).engine.expectations(conversation_id, tenant_id=tenant))
 
 
 async def get_history(request: Request, conversation_id: ConversationId, tenant: Tenant) -> HistoryOut:
@@ -750,6 +821,8 @@ def _routes(app: FastAPI) -> None:
     app.post(f"{conversation}/proposals", responses=_errors(401, 409, 422, 503), tags=["conversations"])(post_proposal)
     app.get(conversation, responses=_errors(401, 404, 409, 422, 503), tags=["conversations"])(get_conversation)
     app.get(f"{conversation}/history", responses=_errors(401, 404, 409, 422, 503), tags=["conversations"])(get_history)
+    expectations_errors = _errors(401, 409, 422, 503)
+    app.get(f"{conversation}/expectations", responses=expectations_errors, tags=["conversations"])(get_expectations)
     svg_or_mermaid = {
         "content": {
             "image/svg+xml": {"schema": {"type": "string"}},

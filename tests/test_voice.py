@@ -1,0 +1,110 @@
+"""Voice (spec 4.4): a spoken yes books only when it is sure; grammars of what is expected next.
+
+On voice, a confirmation books only when the transcript is a whole expected confirmation, its
+confidence is at or above the tenant's threshold (None counts as confident) and no alternative
+at or above 0.2 refuses or hesitates; otherwise the engine asks a plain yes-or-no question.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from dialog import Engine, InMemoryCalendar, InvalidInput, Schedule
+from dialog.machine import State
+from dialog.voice import CONFIRM, dropped, expectations
+
+PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
+
+
+def awaiting(engine: Engine, conversation: str = "c1") -> None:
+    engine.handle(conversation, PROPOSE)
+
+
+@pytest.mark.parametrize(
+    ("text", "confidence", "alternatives", "books"),
+    [
+        ("yes", None, [], True),  # unknown confidence counts as confident
+        ("yes please", 0.91, [("no", 0.05)], True),
+        ("uh yeah sure", 0.6, [], True),  # at the threshold
+        ("yes", 0.59, [], False),  # below it
+        ("yes", 0.95, [("no", 0.2)], False),  # an alternative at 0.2 refuses
+        ("sure", 0.95, [("not yet", 0.3)], False),  # ... or hesitates
+        ("yes", 0.95, [("yes please", 0.4)], True),  # an agreeing alternative is no veto
+        ("go", 0.99, [], False),  # a fragment is not a whole expected phrase
+        ("we do", 0.99, [], False),
+        ("yes now", 0.99, [], False),
+    ],
+)
+def test_a_spoken_yes_books_only_when_sure(
+    engine: Engine, calendar: InMemoryCalendar, text: str, confidence: float | None,
+    alternatives: list[tuple[str, float]], books: bool,
+) -> None:  # fmt: skip
+    awaiting(engine)
+    reply = engine.handle("c1", text, channel="voice", confidence=confidence, alternatives=alternatives)
+    assert (reply.outcome == "booked") is books
+    assert len(calendar.events("default")) == (1 if books else 0)
+    if not books:
+        assert reply.outcome == "reprompted" and reply.state == "awaiting_confirmation"
+        assert reply.text.endswith("Please say yes or no.")
+
+
+def test_on_text_the_confidence_rule_does_not_apply(engine: Engine) -> None:
+    awaiting(engine)
+    assert engine.handle("c1", "yes", confidence=0.1).outcome == "booked"
+
+
+def test_the_threshold_is_per_tenant(engine: Engine, calendar: InMemoryCalendar) -> None:
+    calendar.set_schedule("strict", Schedule(voice_confidence=0.9))
+    engine.handle("c1", PROPOSE, tenant_id="strict")
+    assert engine.handle("c1", "yes", tenant_id="strict", channel="voice", confidence=0.8).outcome == "reprompted"
+    assert engine.handle("c1", "yes", tenant_id="strict", channel="voice", confidence=0.95).outcome == "booked"
+
+
+@pytest.mark.parametrize("silence", ["", "   "])
+def test_an_empty_transcript_on_voice_is_a_reprompt_not_an_error(engine: Engine, silence: str) -> None:
+    awaiting(engine)
+    reply = engine.handle("c1", silence, channel="voice", confidence=0.0)
+    assert reply.outcome == "reprompted" and reply.state == "awaiting_confirmation"
+    with pytest.raises(InvalidInput):
+        engine.handle("c1", silence)  # on text, empty is still InvalidInput (spec 2)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "alternatives"),
+    [(1.5, None), (-0.1, None), ("high", None), (None, [("no",)]), (None, [("no", 2)]), (None, "no")],
+)
+def test_bad_confidences_are_invalid_input(engine: Engine, confidence: object, alternatives: object) -> None:
+    with pytest.raises(InvalidInput):
+        engine.handle("c1", "yes", channel="voice", confidence=confidence, alternatives=alternatives)  # type: ignore[arg-type]
+
+
+def test_every_phrase_the_grammars_offer_is_understood_as_listed() -> None:
+    assert dropped() == []
+
+
+@pytest.mark.parametrize("phrase", CONFIRM)
+def test_every_offered_confirmation_books_on_voice(engine: Engine, phrase: str) -> None:
+    awaiting(engine)
+    assert engine.handle("c1", phrase, channel="voice", confidence=0.9).outcome == "booked"
+
+
+def test_the_reply_and_the_engine_say_what_is_expected_next(engine: Engine) -> None:
+    proposed = engine.handle("c1", PROPOSE, channel="voice")
+    assert proposed.expect == engine.expectations("c1") == expectations(State.AWAITING_CONFIRMATION)
+    assert {"yes", "no", "not yet", "move it to three p m"} <= set(proposed.expect.phrases)
+    booked = engine.handle("c1", "yes", channel="voice")
+    assert "cancel the call" in booked.expect.phrases and "yes please" not in booked.expect.phrases
+
+
+def test_the_grammars_are_well_formed() -> None:
+    for state in State:
+        e = expectations(state)
+        assert e.jsgf.startswith("#JSGF V1.0;") and "public <answer> =" in e.jsgf
+        root = ET.fromstring(e.srgs.encode())
+        ns = "{http://www.w3.org/2001/06/grammar}"
+        assert root.tag == f"{ns}grammar" and root.get("root") == "answer"
+        rules = {r.get("id") for r in root.iter(f"{ns}rule")}
+        refs = {r.get("uri", "")[1:] for r in root.iter(f"{ns}ruleref")}
+        assert "answer" in rules and refs <= rules  # every reference resolves

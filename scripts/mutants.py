@@ -110,7 +110,7 @@ def done_confirm_rebooks() -> None:
 def cas_plain_set() -> None:
     """The compare-and-set writes without checking the version (a plain SET)."""
     _rewrite_cas_script(
-        (r"if token ~= ARGV\[1\][^\n]*\bend\n", ""),
+        (r"if token ~= (?:ARGV\[1\]|expected)[^\n]*\bend\n", ""),
         (r"if [^\n]*~= ARGV\[1\] then.*?\bend\n", ""),
     )
 

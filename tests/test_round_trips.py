@@ -61,3 +61,34 @@ def test_without_a_cache_every_turn_reads_first(
     engine.handle("warm", "hmm")
     engine.handle("c1", PROPOSE)
     assert measure(trips, lambda: engine.handle("c1", "can we move it")) == 2
+
+
+def test_a_hosts_propose_on_a_conversation_never_seen_is_one_round_trip(
+    engine: Engine, clock: object, trips: list[int]
+) -> None:
+    """A create-if-absent write: nothing is read first (issue 14: 1.33 round trips on the 3-turn dialog)."""
+    import datetime as dt
+
+    engine.handle("warm", "hmm")
+    start = dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)
+    assert measure(trips, lambda: engine.propose("c1", lead="Dana Scully", start=start)) == 1
+    assert measure(trips, lambda: engine.handle("c1", "can we move it")) == 1
+    assert measure(trips, lambda: engine.handle("c1", "yes")) == 2
+
+
+def test_a_blind_propose_over_an_existing_or_expired_conversation_is_refused_then_decided_again(
+    engine: Engine, make_engine: Callable[..., Engine], redis_client: redis.Redis
+) -> None:
+    """Versions keep growing: a blind write never lands over a record or an expiry marker."""
+    import datetime as dt
+
+    from dialog.store.keys import ConversationKeys
+
+    start = dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC)
+    engine.handle("c1", PROPOSE)
+    engine.handle("c1", "hmm")
+    second = make_engine().propose("c1", lead="Fox Mulder", start=start)  # never saw c1: writes blind, refused
+    assert second.version == 3 and second.proposal is not None and second.proposal.lead == "Fox Mulder"
+    redis_client.delete(ConversationKeys("default", "c1").conversation)  # expired: only the marker is left
+    third = make_engine().propose("c1", lead="Dana Scully", start=start + dt.timedelta(hours=1))
+    assert third.version == 4  # continues from the marker's version

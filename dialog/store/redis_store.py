@@ -114,7 +114,12 @@ local cur = current(ARGV[7])
 if cur[6] or cur[7] then return cur end
 local token = token_of(cur)
 if token == ARGV[2] or redis.call('ZSCORE', KEYS[4], ARGV[2]) then return {1} end
-if token ~= ARGV[1] or type(cur[4]) == 'table' or cur[5] then return cur end
+local expected = ARGV[1]
+if expected == '0?' then  -- a blind create: only where nothing stands, not even an expiry marker
+  if cur[1] ~= 0 or cur[4] then return cur end
+  expected = '0'
+end
+if token ~= expected or type(cur[4]) == 'table' or cur[5] then return cur end
 redis.call('SET', KEYS[1], ARGV[2] .. '|' .. ARGV[3], 'PX', ARGV[4])
 if ARGV[5] == '' then
   redis.call('DEL', KEYS[2])
@@ -185,6 +190,10 @@ def apply_failure_policy(client: Any) -> None:
     pool.reset()
 
 
+# The token of a conversation not read (a create-if-absent write): see CAS_SCRIPT.
+BLIND = "0?"
+
+
 @dataclass(frozen=True, slots=True)
 class Stored:
     """A conversation as read: ``version`` 0 and ``record`` None when there is none."""
@@ -245,7 +254,8 @@ class StoreCodec:
         marker = _marker_for(record, version)
         # A recorded confirmation must survive the conversation's TTL until it is settled.
         ttl = self.pending_ttl_ms if record.outstanding else self.ttl_ms
-        expect = expected.token if expected.record else "0"
+        # "0?": written blind (nothing was read); the script writes only where nothing stands
+        expect = expected.token if expected.record else ("0?" if expected.token == BLIND else "0")
         args: list[Any] = [expect, written.token, encode(record), ttl, encode(marker) if marker else b""]
         args += [self.marker_ttl_ms, message_id or "", K.REMEMBERED_MESSAGES, K.WRITES_MEMORY_SECONDS * 1000]
         entry = msgspec.structs.replace(entry, version=version)

@@ -114,3 +114,32 @@ def test_schedule_reload_and_confirm_in_a_real_browser(browser: WebDriver, serve
     ).json()
     assert (stored["state"], stored["last_outcome"]) == ("done", "booked")
     assert KEY not in server.log.read_text()  # not even from the page's ?key=
+
+
+@pytest.mark.slow
+def test_at_phone_width_nothing_overflows_and_the_history_shows_the_booking(
+    browser: WebDriver, server: DialogServe, tmp_path: Path
+) -> None:
+    """390 px (a phone): the page is no wider than the screen, Send and "Forget key" stay visible,
+    and the history panel lists the turns, the booking with the words that confirmed it."""
+    browser.set_window_size(390, 844)
+    wait = WebDriverWait(browser, TIMEOUT)
+    browser.get(f"{server.url}/?key={KEY}")
+    wait.until(lambda _: browser.find_element(By.ID, "text").is_displayed())
+    for text in ("Schedule a call with Dana Scully tomorrow at 10am", "uh yeah sure"):
+        before = len(browser.find_elements(By.CSS_SELECTOR, "#log .msg.bot"))
+        browser.find_element(By.ID, "text").send_keys(text)
+        browser.find_element(By.ID, "send").click()
+        wait.until(lambda _, n=before: len(browser.find_elements(By.CSS_SELECTOR, "#log .msg.bot")) > n)
+        wait.until(lambda _: browser.find_element(By.ID, "send").is_enabled())
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    inner = browser.execute_script("return window.innerWidth")
+    assert width <= inner, f"the page is {width} px wide in a {inner} px window"
+    for element_id in ("send", "forget"):
+        box = f"return document.getElementById('{element_id}').getBoundingClientRect().right"
+        right = browser.execute_script(box)
+        assert right <= inner, f"#{element_id} is cut off at {right} px"
+    wait.until(lambda _: len(browser.find_elements(By.CSS_SELECTOR, "#history li")) == 3)
+    newest = browser.find_elements(By.CSS_SELECTOR, "#history li")[0].text
+    assert "uh yeah sure" in newest and "booked" in newest
+    assert browser.save_screenshot(str(tmp_path / "phone.png"))

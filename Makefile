@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint venv clean browser reliability soak
+.PHONY: demo test lint venv clean browser voice reliability soak
 
 $(BIN)/dialog: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,32 @@ browser:
 		echo "  run: sudo apt-get install $(BROWSER_PACKAGES) (until then it is skipped, or fails with CI=true)"; \
 	fi
 
-test: venv browser
+# The spoken loop (tests/test_voice_loop.py, benchmarks/voice.py): Debian's espeak-ng speaks, sox
+# resamples to 16 kHz, pocketsphinx recognises (from PyPI, in the test extra; its en-us model is in
+# its wheel). Without espeak-ng or sox the loop is skipped, except under CI=true, where it must run.
+# `make test` installs them when run as root, after saying what and why; DIALOG_SKIP_VOICE=1 make
+# test skips both the install and the loop; `make voice` installs them by itself.
+VOICE_PACKAGES := espeak-ng sox
+
+voice:
+	@if command -v espeak-ng >/dev/null && command -v sox >/dev/null; then :; \
+	elif [ "$${DIALOG_SKIP_VOICE:-0}" != 0 ] && [ -z "$$CI" ]; then \
+		echo "make: DIALOG_SKIP_VOICE is set: not installing $(VOICE_PACKAGES); the spoken loop test is skipped."; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "make: the spoken loop test (tests/test_voice_loop.py) speaks with espeak-ng and resamples with sox,"; \
+		echo "  and one of them is missing: installing Debian's $(VOICE_PACKAGES) with apt-get (apt-get update first)."; \
+		echo "  To skip this and the loop: DIALOG_SKIP_VOICE=1 make test"; \
+		apt-get update -qq; \
+		apt-get install -s --no-install-recommends $(VOICE_PACKAGES) | awk '/^Inst /{n++; names = names " " $$2} \
+			END {printf "make: %d package(s) to install:%s\n", n, names}' | fold -s -w 100; \
+		if [ -t 0 ] && [ -z "$$CI" ]; then echo "make: starting in 5 s (Ctrl-C to stop)"; sleep 5; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(VOICE_PACKAGES); \
+	else \
+		echo "make: the spoken loop test needs Debian's $(VOICE_PACKAGES);"; \
+		echo "  run: sudo apt-get install $(VOICE_PACKAGES) (until then it is skipped, or fails with CI=true)"; \
+	fi
+
+test: venv browser voice
 	$(BIN)/ruff check dialog tests
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

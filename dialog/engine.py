@@ -161,13 +161,8 @@ class _Base:
             if pending not in heard:
                 heard[pending] = understand(said, pending=pending)
             u = heard[pending]
-            if on_voice and u.intent is Intent.CONFIRM and ctx.record.state is State.AWAITING_CONFIRMATION:
-                sure = voice.spoken_yes_is_sure(
-                    said, hearing.confidence if hearing else None, hearing.alternatives if hearing else (),
-                    ctx.schedule.voice_confidence,
-                )
-                if not sure:  # a doubtful spoken yes never books: ask yes or no, plainly
-                    u = Understanding(Intent.HESITATE, None, None)
+            if on_voice and ctx.record.state is State.AWAITING_CONFIRMATION and _doubtful(u, said, hearing, ctx):
+                u = Understanding(Intent.HESITATE, None, None)  # ask yes or no, plainly
             return turn.decide(ctx, u)
 
         return self._turns.run(keys, decide, message), Channel(message.channel)
@@ -726,6 +721,18 @@ def _proposal(record: Record, schedule: Schedule) -> Proposal | None:
 
 def _event(record: Record, schedule: Schedule) -> Event | None:
     return turn.as_event(record.booking, schedule)
+
+
+def _doubtful(u: Understanding, said: str, hearing: inputs.Hearing | None, ctx: turn.Context) -> bool:
+    """On voice, while a proposal awaits: a yes that is not sure (spec 4.4), or any other act (a
+    cancellation, a move) heard below the tenant's confidence, is asked again rather than done."""
+    confidence = hearing.confidence if hearing else None
+    threshold = ctx.schedule.voice_confidence
+    if u.intent is Intent.CONFIRM:
+        alternatives = hearing.alternatives if hearing else ()
+        return not voice.spoken_yes_is_sure(said, confidence, alternatives, threshold)
+    acts = u.intent in (Intent.REFUSE, Intent.RESCHEDULE, Intent.SCHEDULE, Intent.CORRECTION)
+    return acts and confidence is not None and confidence < threshold
 
 
 def _spoken(text: str, said: replies.Said) -> str:

@@ -48,6 +48,36 @@ HESITATE = (
     "not sure", "maybe", "maybe later", "not now", "not right now", "give me a minute",
     "let me check", "one moment", "hmm", "i don't know", "wait a second",
 )  # fmt: skip
+# More of what people say, from the spoken-loop corpus (tests/voice_loop.py): offered only when understood.
+_MORE_CONFIRM = (
+    "okay book it", "sounds great", "works for me", "go for it", "fine by me", "perfect thanks", "great thanks",
+    "excellent", "certainly", "right", "confirmed", "please confirm", "let's do that", "yes let's do it",
+    "book the call", "schedule it", "yes schedule it", "yes please book the call", "that's perfect",
+    "that would be great", "lovely", "brilliant", "awesome", "cool", "nice", "no problem", "no worries", "why not",
+    "sure why not", "i don't mind", "put it in", "pencil it in", "lock it in", "see you then", "sounds like a plan",
+    "good for me", "all good", "agreed", "deal", "proceed", "yes proceed", "yes thank you", "yes thanks",
+    "okay thanks", "okay great", "okay sounds good", "yeah that works", "yeah go ahead", "yep that's fine",
+    "sure book it", "yes absolutely", "yes of course", "that's right", "exactly", "book it please",
+    "go ahead please", "yes do it", "okay go ahead", "alright go ahead", "alright book it", "great book it",
+    "wonderful", "fantastic", "yes perfect", "yes that's great", "you bet",
+)  # fmt: skip
+_MORE_REFUSE = (
+    "don't do that", "nah", "i don't think so", "please don't", "do not book that", "cancel that", "forget it",
+    "forget about it", "scratch that", "drop it", "call it off", "stop", "no stop", "no way", "absolutely not",
+    "definitely not", "certainly not", "not at all", "not really", "no not really", "i'd rather not",
+    "i changed my mind", "no i changed my mind", "change of plans", "skip it", "i'll pass", "negative", "no no no",
+    "no sorry", "sorry no", "don't do it", "don't do that yet", "not for now", "no don't book it", "please cancel",
+    "i'm not ready",
+)  # fmt: skip
+_MORE_HESITATE = (
+    "wait a minute", "hang on", "hang on a second", "hold up", "let me think about it", "let me check my calendar",
+    "i need to think about it", "i need to check", "i need to ask my boss", "give me a moment", "give me a second",
+    "just a moment", "just a second", "one second", "one moment please", "maybe not", "perhaps", "probably not",
+    "i'm not certain", "i'm undecided", "don't book it yet", "i'll get back to you", "i'll let you know",
+    "i'll confirm later", "not today", "sorry not now", "hmm let me see", "wait no", "no wait",
+    "hold on let me check", "not so fast", "slow down", "i have to check first", "let's wait", "yes but not now",
+    "ok wait", "yeah hold on", "okay let me check", "sure but not yet", "i don't know yet", "not just yet",
+)  # fmt: skip
 MOVE = ("move it", "can we move it", "another time", "a different time", "change the time", "reschedule")
 # Times and days the grammar offers in moves; the phrase list carries one sample of each shape.
 HOURS = ("nine", "ten", "eleven", "twelve", "one", "two", "three", "four")
@@ -105,7 +135,7 @@ def _whole_phrases(tokens: tuple[str, ...]) -> bool:
 
 @functools.cache
 def _confirmations() -> frozenset[tuple[str, ...]]:
-    confirming = (p for p in CONFIRM if understand(p, pending=True).intent is Intent.CONFIRM)
+    confirming = (p for p in CONFIRM + _MORE_CONFIRM if understand(p, pending=True).intent is Intent.CONFIRM)
     return frozenset(tuple(normalize(p).flat.split()) for p in confirming)
 
 
@@ -132,7 +162,11 @@ def _rules(state: State, kind: str) -> tuple[dict[str, list[str]], list[tuple[st
     """Templates per rule name for the situation, and the phrases that failed the understanding check."""
     rules: dict[str, list[str]] = {}
     if state is State.AWAITING_CONFIRMATION:
-        rules = {"confirm": list(CONFIRM), "refuse": list(REFUSE), "hesitate": list(HESITATE)}
+        rules = {
+            "confirm": list(CONFIRM + _MORE_CONFIRM),
+            "refuse": list(REFUSE + _MORE_REFUSE),
+            "hesitate": list(HESITATE + _MORE_HESITATE),
+        }
         rules["move"] = list(MOVE) + list(MOVE_TO)
         if kind == "cancel":  # "cancel the call" answers "shall I cancel your call?" with a yes
             rules["cancel"] = list(BOOKED_CANCEL)

@@ -108,3 +108,13 @@ def test_the_grammars_are_well_formed() -> None:
         rules = {r.get("id") for r in root.iter(f"{ns}rule")}
         refs = {r.get("uri", "")[1:] for r in root.iter(f"{ns}ruleref")}
         assert "answer" in rules and refs <= rules  # every reference resolves
+
+
+@pytest.mark.parametrize("text", ["no", "cancel it", "can we move it", "move it to three p m"])
+def test_on_voice_a_cancellation_or_move_heard_below_the_threshold_is_asked_again(engine: Engine, text: str) -> None:
+    """A misheard "fine by me" must not cancel the proposal: below the confidence, nothing acts."""
+    awaiting(engine)
+    reply = engine.handle("c1", text, channel="voice", confidence=0.3)
+    assert (reply.outcome, reply.state) == ("reprompted", "awaiting_confirmation")
+    assert reply.text.endswith("Please say yes or no.")
+    assert engine.handle("c1", text, channel="voice", confidence=0.9).outcome in ("cancelled", "rescheduled")

@@ -120,6 +120,15 @@ def spoken_yes_is_sure(
     return not any(score >= ALTERNATIVE_VETO and _doubts(alt) for alt, score in alternatives)
 
 
+# A confirmation that sounds like a refusal is not offered on voice: "no problem", "i don't
+# mind" and "why not" were heard for "not that one" and "change of plans" (benchmarks/voice.py).
+_SOUNDS_NEGATIVE = frozenset({"no", "not", "don't", "never", "nope"})
+
+
+def _spoken_confirmations() -> list[str]:
+    return [p for p in CONFIRM + _MORE_CONFIRM if _SOUNDS_NEGATIVE.isdisjoint(p.split())]
+
+
 def _doubts(text: str) -> bool:
     return understand(text, pending=True).intent in (Intent.REFUSE, Intent.HESITATE) if text.strip() else False
 
@@ -135,7 +144,7 @@ def _whole_phrases(tokens: tuple[str, ...]) -> bool:
 
 @functools.cache
 def _confirmations() -> frozenset[tuple[str, ...]]:
-    confirming = (p for p in CONFIRM + _MORE_CONFIRM if understand(p, pending=True).intent is Intent.CONFIRM)
+    confirming = (p for p in _spoken_confirmations() if understand(p, pending=True).intent is Intent.CONFIRM)
     return frozenset(tuple(normalize(p).flat.split()) for p in confirming)
 
 
@@ -163,7 +172,7 @@ def _rules(state: State, kind: str) -> tuple[dict[str, list[str]], list[tuple[st
     rules: dict[str, list[str]] = {}
     if state is State.AWAITING_CONFIRMATION:
         rules = {
-            "confirm": list(CONFIRM + _MORE_CONFIRM),
+            "confirm": _spoken_confirmations(),
             "refuse": list(REFUSE + _MORE_REFUSE),
             "hesitate": list(HESITATE + _MORE_HESITATE),
         }

@@ -161,9 +161,15 @@ class _Base:
             if pending not in heard:
                 heard[pending] = understand(said, pending=pending)
             u = heard[pending]
-            if on_voice and ctx.record.state is State.AWAITING_CONFIRMATION and _doubtful(u, said, hearing, ctx):
+            awaiting = on_voice and ctx.record.state is State.AWAITING_CONFIRMATION
+            if awaiting and _doubtful(u, said, hearing, ctx):
                 u = Understanding(Intent.HESITATE, None, None)  # ask yes or no, plainly
-            return turn.decide(ctx, u)
+            decision = turn.decide(ctx, u)
+            if awaiting and isinstance(decision, turn.Step) and decision.books and not _sure_act(hearing, ctx):
+                # words that confirm without being a yes ("Tuesday at 10 is fine", "cancel the
+                # call" to a cancellation) pass the same confidence and alternatives rule
+                decision = turn.decide(ctx, Understanding(Intent.HESITATE, None, None))
+            return decision
 
         return self._turns.run(keys, decide, message), Channel(message.channel)
 
@@ -733,6 +739,12 @@ def _doubtful(u: Understanding, said: str, hearing: inputs.Hearing | None, ctx: 
         return not voice.spoken_yes_is_sure(said, confidence, alternatives, threshold)
     acts = u.intent in (Intent.REFUSE, Intent.RESCHEDULE, Intent.SCHEDULE, Intent.CORRECTION)
     return acts and confidence is not None and confidence < threshold
+
+
+def _sure_act(hearing: inputs.Hearing | None, ctx: turn.Context) -> bool:
+    if hearing is None:
+        return True
+    return voice.spoken_act_is_sure(hearing.confidence, hearing.alternatives, ctx.schedule.voice_confidence)
 
 
 def _spoken(text: str, said: replies.Said) -> str:

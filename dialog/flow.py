@@ -317,7 +317,8 @@ class Turns:
                 yield Move(keys, back)
         elif before.pending_booking is not None and record.dropped == before.pending_booking.key:
             undo = Change("cancel", before.pending_booking.key + ":undo", event.id, 0, 0)
-            yield Cancel(keys, undo)
+            with contextlib.suppress(DialogError):  # the turn's answer stands; the calendar is best effort
+                yield Cancel(keys, undo)
 
     def _change(self, keys: ConversationKeys, ctx: turn.Context, change: Change) -> Generator[Request, Any, turn.Step]:
         """Move or remove the booked call; a move whose new time has begun is ``slot_taken``."""

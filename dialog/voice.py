@@ -133,6 +133,14 @@ def _doubts(text: str) -> bool:
     return understand(text, pending=True).intent in (Intent.REFUSE, Intent.HESITATE) if text.strip() else False
 
 
+def spoken_act_is_sure(confidence: float | None, alternatives: Sequence[tuple[str, float]], threshold: float) -> bool:
+    """For other words that confirm (a restated time, "cancel the call" to a cancellation): the
+    confidence and the alternatives' veto of spec 4.4, without the whole-phrase rule."""
+    if confidence is not None and confidence < threshold:
+        return False
+    return not any(score >= ALTERNATIVE_VETO and _doubts(alt) for alt, score in alternatives)
+
+
 def _whole_phrases(tokens: tuple[str, ...]) -> bool:
     """Whether the words are expected confirmations end to end ("okay" + "sounds good"), nothing else."""
     ends = {0}

@@ -118,3 +118,28 @@ def test_on_voice_a_cancellation_or_move_heard_below_the_threshold_is_asked_agai
     assert (reply.outcome, reply.state) == ("reprompted", "awaiting_confirmation")
     assert reply.text.endswith("Please say yes or no.")
     assert engine.handle("c1", text, channel="voice", confidence=0.9).outcome in ("cancelled", "rescheduled")
+
+
+def test_on_voice_restating_the_proposed_time_books_only_if_no_alternative_refuses(
+    engine: Engine, calendar: InMemoryCalendar
+) -> None:
+    """Found in review: "Tuesday at 10 is fine" confirms, but skipped the alternatives' veto."""
+    awaiting(engine)
+    no = [("no", 0.9)]
+    doubtful = engine.handle("c1", "Tuesday at 10 is fine", channel="voice", confidence=0.95, alternatives=no)
+    assert doubtful.outcome == "reprompted" and calendar.events("default") == []
+    sure = engine.handle("c1", "Tuesday at 10 is fine", channel="voice", confidence=0.95)
+    assert sure.outcome == "booked"
+
+
+def test_on_voice_cancel_the_call_confirms_a_cancellation_only_if_no_alternative_hesitates(
+    engine: Engine, calendar: InMemoryCalendar
+) -> None:
+    awaiting(engine)
+    engine.handle("c1", "yes")
+    proposed = engine.handle("c1", "cancel the call", channel="voice", confidence=0.95)
+    assert proposed.proposal is not None and proposed.proposal.kind == "cancel"
+    wait = [("wait", 0.9)]
+    doubtful = engine.handle("c1", "cancel the call", channel="voice", confidence=0.95, alternatives=wait)
+    assert doubtful.outcome == "reprompted" and len(calendar.events("default")) == 1
+    assert engine.handle("c1", "cancel the call", channel="voice", confidence=0.95).outcome == "call_cancelled"

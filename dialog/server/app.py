@@ -800,7 +800,7 @@ async def _sweep_every(service: _Service, seconds: float) -> None:
         await asyncio.sleep(seconds)
         try:
             settled = await service.engine.recover()
-        except DialogError as exc:
+        except Exception as exc:  # never let one bad sweep end the sweeping (nobody awaits this task)
             service.log(logging.WARNING, "recover_failed", error=type(exc).__name__, message=str(exc))
             continue
         for reply in settled:

@@ -932,7 +932,7 @@ class Checker:
             prev: Landed | None = None
             for w in writes:
                 a = w.attempt
-                if a.expected == "0":
+                if a.expected in ("0", "0?"):  # "0?": a blind create-if-absent write (a host's propose)
                     if prev is not None:
                         life += 1
                         self.counts["conversations expired and started again"] += 1

@@ -124,6 +124,7 @@ def test_recover_every_sweeps_until_interrupted_and_settles_a_stranded_confirmat
             assert time.monotonic() < deadline, "the sweep never settled it"
             time.sleep(0.1)
         client.close()
+        time.sleep(1.5)  # the sweep that settled it prints after its commit: let it finish before SIGINT
     finally:
         sweeper.send_signal(signal.SIGINT)
         out, err = sweeper.communicate(timeout=10)

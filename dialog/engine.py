@@ -307,7 +307,7 @@ class _Base:
             tenant_id=keys.tenant_id,
             state=record.state,
             outcome=step.outcome,
-            text=_spoken(replies.render(said), said),
+            text=replies.render(said),
             proposal=proposal,
             event=None if step.outcome is Outcome.CALL_CANCELLED else event,  # the text names what was removed
             version=done.version,
@@ -745,13 +745,6 @@ def _sure_act(hearing: inputs.Hearing | None, ctx: turn.Context) -> bool:
     if hearing is None:
         return True
     return voice.spoken_act_is_sure(hearing.confidence, hearing.alternatives, ctx.schedule.voice_confidence)
-
-
-def _spoken(text: str, said: replies.Said) -> str:
-    """On voice, a re-prompt for a pending proposal ends in a plain yes-or-no question."""
-    if said.channel is Channel.VOICE and said.outcome is Outcome.REPROMPTED and said.proposal is not None:
-        return text if text.endswith("Please say yes or no.") else f"{text} Please say yes or no."
-    return text
 
 
 def _expected(record: Record) -> voice.Expectations:

@@ -164,6 +164,8 @@ def _lead_note(s: Said) -> str:
 def _reprompt_body(s: Said, w: _Words) -> str:
     if s.state is State.AWAITING_CONFIRMATION and s.proposal is not None:
         p = s.proposal
+        if w.voice:  # spoken: one plain question the recogniser's grammar can answer (spec 4.4)
+            return f"{_question(s, w, p)} Please say yes or no."
         if p.kind != "book":
             return f"{_question(s, w, p)} Say yes to do it, or no to keep the call as it is."
         return f"{_question(s, w, p)} Say yes to book it, no to cancel, or name another time."

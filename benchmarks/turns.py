@@ -1,6 +1,6 @@
 """Turns per second and per-turn latency of the synchronous engine against a real Redis.
 
-    .venv/bin/python benchmarks/turns.py [--redis-url URL] [--conversations N]
+    .venv/bin/python -m benchmarks.turns [--redis-url URL] [--conversations N]
 
 Each conversation is the 3-turn dialog propose -> "move it" -> "yes" (one tenant per
 conversation, so the in-memory calendar never fills up). The database is flushed first.

@@ -1,166 +1,499 @@
-"""Load check of the HTTP service: N concurrent clients against ``dialog serve --workers 2``.
+"""The HTTP service against its framework's floor: ``dialog serve`` beside a minimal FastAPI app.
 
-    .venv/bin/python benchmarks/load.py [--clients 32] [--duration 15] [--workers 2]
-    .venv/bin/python benchmarks/load.py --url http://127.0.0.1:8000 --key KEY   # a server you started
+    .venv/bin/python -m benchmarks.load [--clients 1,32] [--duration 8] [--warmup 2] [--rounds 3]
+    .venv/bin/python -m benchmarks.load --url http://127.0.0.1:8000 --key KEY   # a dialog server you started
 
-Without ``--url`` it starts a private ``redis-server`` and ``dialog serve`` on free loopback
-ports (memory calendar, 256 API keys for 256 tenants so no tenant's calendar fills up), and
-stops both at the end. Each client runs 3-turn conversations (propose -> "can we move it" ->
-"yes") back to back, one request at a time, over its own keep-alive connection. Only
-loopback addresses are used; the run is bounded by ``--duration``.
+The floor (``floor_app``) is what the framework costs at least: FastAPI parses the same JSON body
+as ``POST /v1/conversations/{id}/messages`` with pydantic, does one Redis GET and one SET
+(``redis.asyncio``) and answers a small JSON object. ``dialog serve`` answers the 3-turn dialog
+of ``benchmarks/compare.py``: a proposal (``POST .../proposals``), "move it", "yes", each
+conversation new, 256 API keys for 256 tenants, the memory calendar. The floor gets the same
+three requests per conversation, all on its one route.
 
-Prints requests/s, latency percentiles (p50, p90, p99, max) and the status codes seen.
+Both run on one uvicorn worker, each in a subprocess on a free loopback port, started afresh for
+every run, beside one private ``redis-server`` flushed before each run. Runs alternate between
+the two apps (the order swaps every round); each figure is the median of ``--rounds``.
+
+The load generator is a raw asyncio HTTP/1.1 client (an ``asyncio.Protocol`` per keep-alive
+connection, request bytes written by hand, the response read as its status line and
+Content-Length) so that it is not the bottleneck: it prints its own CPU, which must stay under
+half a core. Server CPU per request comes from ``/proc/PID/stat`` over the measured window,
+Redis's from ``INFO cpu``.
+
+Redis round trips are counted by the server process itself: it runs under a launcher
+(``--serve``) that counts every packet redis-py sends (``send_packed_command``, sync and asyncio;
+a pipeline is one packet, a script call is one) and reports the count on SIGUSR1, read at the
+start and end of the measured window. Divided by the HTTP requests answered in that window, this
+gives round trips per HTTP turn; the floor's 2.00 checks the method.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import json
 import os
-import shutil
-import socket
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
-import httpx
+import redis
+import redis.asyncio
+from fastapi import FastAPI
+from pydantic import BaseModel
 
-TURNS = ("Schedule a call with Dana Scully tomorrow at 10am", "can we move it", "yes")
+from benchmarks.servers import RedisProcess, free_port
+
+App = Literal["dialog", "floor"]
+APPS: tuple[App, App] = ("dialog", "floor")
 TENANTS = 256
+LEAD = "Dana Scully"
+MOVE, YES = "move it", "yes"
+# Each dialog turn's reply names this outcome; anything else is counted as unexpected.
+EXPECTED = (b'"outcome":"proposed"', b'"outcome":"rescheduled"', b'"outcome":"booked"')
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the floor ----------------------------------------------------------------------------------
+
+
+class FloorAlternative(BaseModel):
+    text: str
+    confidence: float
+
+
+class FloorMessage(BaseModel):
+    """The body of ``POST .../messages``, without the service's own checks."""
+
+    channel: Literal["text", "voice"] = "text"
+    text: str
+    confidence: float | None = None
+    alternatives: list[FloorAlternative] = []
+
+
+def floor_app() -> FastAPI:
+    """FastAPI + pydantic + one Redis GET and one SET per request (``uvicorn --factory``)."""
+    client = redis.asyncio.Redis.from_url(os.environ["LOAD_FLOOR_REDIS_URL"])
+    app = FastAPI()
+
+    @app.post("/v1/conversations/{conversation_id}/messages")
+    async def message(conversation_id: str, body: FloorMessage) -> dict[str, Any]:
+        key = f"floor:{conversation_id}"
+        before = await client.get(key)
+        version = 1 + (int(before) if before else 0)
+        await client.set(key, version, ex=3600)
+        return {"conversation_id": conversation_id, "version": version, "text": body.text}
+
+    return app
+
+
+# --- the server under test, in a subprocess ------------------------------------------------------
+
+
+def serve(app: App, port: int, counts: Path) -> None:
+    """Run ``app`` on ``port`` (one worker), counting redis-py packets; SIGUSR1 writes the count to ``counts``."""
+    import redis.asyncio.connection
+    import redis.connection
+
+    sent = [0]
+    signals = [0]
+    sync_class, async_class = redis.connection.AbstractConnection, redis.asyncio.connection.AbstractConnection
+    sync_send: Any = sync_class.send_packed_command
+    async_send: Any = async_class.send_packed_command
+
+    def counted(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        sent[0] += 1
+        return sync_send(conn, *args, **kwargs)
+
+    async def counted_async(conn: Any, *args: Any, **kwargs: Any) -> Any:
+        sent[0] += 1
+        return await async_send(conn, *args, **kwargs)
+
+    def report(signum: int, frame: object) -> None:
+        signals[0] += 1
+        scratch = counts.with_suffix(".tmp")
+        scratch.write_text(f"{signals[0]} {sent[0]}")
+        scratch.replace(counts)
+
+    sync_class.send_packed_command = counted  # type: ignore[method-assign,assignment]
+    async_class.send_packed_command = counted_async  # type: ignore[method-assign,assignment]
+    signal.signal(signal.SIGUSR1, report)
+    if app == "dialog":
+        from dialog.cli import main
+
+        raise SystemExit(main(["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]))
+    import uvicorn
+
+    uvicorn.run(
+        "benchmarks.load:floor_app", factory=True, host="127.0.0.1", port=port, access_log=False, log_level="warning"
+    )
+
+
+class Server:
+    """One app in its own process (``python -m benchmarks.load --serve APP``): CPU and round-trip readings."""
+
+    def __init__(self, app: App, redis_url: str, keys: Sequence[str], folder: Path) -> None:
+        self.app, self.port = app, free_port()
+        self.counts = folder / f"{app}-{self.port}.counts"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIALOG_")} | {
+            "DIALOG_REDIS_URL": redis_url,
+            "DIALOG_API_KEYS": ",".join(f"{key}=tenant-{i}" for i, key in enumerate(keys)),
+            "DIALOG_CALENDAR_URL": "memory://",
+            "LOAD_FLOOR_REDIS_URL": redis_url,
+        }
+        command = [sys.executable, "-m", "benchmarks.load", "--serve", app, "--port", str(self.port)]
+        command += ["--counts", str(self.counts)]
+        with open(folder / f"{app}.log", "ab") as log:
+            self.process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self._reports = 0
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.app} exited with {self.process.returncode}")
+            try:  # /healthz and the floor's 404 both prove it listens, without touching Redis
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
+                return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit(f"{self.app} did not answer within {timeout} s")
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def round_trips(self, timeout: float = 5) -> int:
+        """The server's count of Redis packets so far (asked by SIGUSR1, answered in ``counts``)."""
+        self._reports += 1
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                seen, count = map(int, self.counts.read_text().split())
+            except (FileNotFoundError, ValueError):
+                seen = 0
+            if seen == self._reports:
+                return count
+            time.sleep(0.002)
+        raise SystemExit(f"{self.app} did not report its round trips")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# --- the load generator --------------------------------------------------------------------------
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection, one request at a time: status and body of each response."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        head = self.buffer.find(b"\r\n\r\n")
+        if head < 0 or self.waiter is None:
+            return
+        length = 0
+        for line in bytes(self.buffer[:head]).split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        end = head + 4 + length
+        if len(self.buffer) >= end:
+            status, body = int(self.buffer[9:12]), bytes(self.buffer[head + 4 : end])
+            del self.buffer[:end]
+            waiter, self.waiter = self.waiter, None
+            waiter.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc or ConnectionError("the server closed the connection"))
+
+    async def request(self, data: bytes) -> tuple[int, bytes]:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self.waiter
+
+
+def post(port: int, path: str, body: dict[str, Any], key: str) -> bytes:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+def next_working_day() -> dt.datetime:
+    """09:00 UTC on the first Monday-Friday at least two days ahead (within the default horizon)."""
+    day = dt.datetime.now(dt.UTC).replace(hour=9, minute=0, second=0, microsecond=0) + dt.timedelta(days=2)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return day
+
+
+def conversation(app: App, port: int, key: str, cid: str, start: dt.datetime) -> list[bytes]:
+    """The three requests of one conversation, as bytes."""
+    path = f"/v1/conversations/{cid}"
+    if app == "dialog":
+        first = post(port, f"{path}/proposals", {"lead": LEAD, "start": start.isoformat()}, key)
+    else:
+        first = post(port, f"{path}/messages", {"text": f"{LEAD} at {start.isoformat()}"}, key)
+    return [
+        first,
+        post(port, f"{path}/messages", {"text": MOVE}, key),
+        post(port, f"{path}/messages", {"text": YES}, key),
+    ]
 
 
 @dataclass
-class Results:
+class Tally:
+    """What the clients saw in the measured window."""
+
+    start: float = 0.0
+    end: float = float("inf")
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
+    unexpected: int = 0
 
 
-async def client(number: int, url: str, keys: list[str], until: float, warmup_until: float, results: Results) -> None:
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-        conversation = 0
-        while time.monotonic() < until:
-            key = keys[(number * 7919 + conversation) % len(keys)]
-            path = f"/v1/conversations/load-{number}-{conversation}-{uuid.uuid4().hex[:6]}/messages"
-            for text in TURNS:
-                started = time.monotonic()
-                try:
-                    response = await http.post(path, json={"text": text}, headers={"Authorization": f"Bearer {key}"})
-                except httpx.HTTPError as exc:
-                    results.errors[type(exc).__name__] += 1
-                    continue
-                if started >= warmup_until:
-                    results.latencies.append(time.monotonic() - started)
-                    results.statuses[response.status_code] += 1
-            conversation += 1
+async def client(app: App, number: int, port: int, keys: Sequence[str], tally: Tally, run: str) -> None:
+    loop = asyncio.get_running_loop()
+    _, conn = await loop.create_connection(Connection, "127.0.0.1", port)
+    start, slot = next_working_day(), 0
+    clock = time.perf_counter
+    try:
+        while clock() < tally.end:
+            key = keys[(number * 7919 + slot) % len(keys)]
+            cid = f"load-{run}-{number}-{slot}"
+            at = start + dt.timedelta(days=slot // 16 % 5, minutes=30 * (slot % 16))
+            for turn, data in enumerate(conversation(app, port, key, cid, at)):
+                sent = clock()
+                status, body = await conn.request(data)
+                done = clock()
+                if tally.start <= sent and done <= tally.end:
+                    tally.latencies.append(done - sent)
+                    tally.statuses[status] += 1
+                    tally.unexpected += app == "dialog" and EXPECTED[turn] not in body
+            slot += 1
+    finally:
+        assert conn.transport is not None
+        conn.transport.close()
 
 
-async def run(url: str, keys: list[str], clients: int, duration: float, warmup: float) -> tuple[Results, float]:
-    results = Results()
-    start = time.monotonic()
-    warmup_until, until = start + warmup, start + warmup + duration
-    await asyncio.gather(*(client(i, url, keys, until, warmup_until, results) for i in range(clients)))
-    return results, time.monotonic() - warmup_until
+@dataclass(frozen=True)
+class Measure:
+    """One run of one app."""
+
+    app: App
+    clients: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu: float
+    redis_cpu: float
+    client_cpu: float
+    round_trips: int
+    statuses: dict[int, int]
+    unexpected: int
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def server_ms(self) -> float:
+        return self.server_cpu / self.requests * 1000
+
+    @property
+    def trips(self) -> float:
+        return self.round_trips / self.requests
+
+    @property
+    def client_cores(self) -> float:
+        return self.client_cpu / self.seconds
 
 
-def report(results: Results, seconds: float, clients: int, workers: int | None) -> None:
-    lat = sorted(results.latencies)
+def redis_cpu(client: redis.Redis) -> float:
+    info: dict[str, Any] = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def drive(
+    app: App, server: Server | None, port: int, keys: Sequence[str], clients: int, warmup: float, duration: float
+) -> tuple[Tally, dict[str, float]]:
+    """Warm up, then measure ``duration`` seconds; readings at both ends of the window."""
+    tally, run = Tally(), uuid.uuid4().hex[:8]
+    now = time.perf_counter()
+    tally.start, tally.end = now + warmup, now + warmup + duration
+    readings: dict[str, float] = {}
+
+    async def mark(at: float, suffix: str) -> None:
+        await asyncio.sleep(at - time.perf_counter())
+        readings["cpu" + suffix] = time.process_time()
+        if server is not None:
+            readings["server" + suffix] = server.cpu_seconds()
+            readings["trips" + suffix] = server.round_trips()
+
+    tasks = [client(app, i, port, keys, tally, run) for i in range(clients)]
+    await asyncio.gather(*tasks, mark(tally.start, "0"), mark(tally.end, "1"))
+    return tally, readings
+
+
+def measure(app: App, redis_url: str, keys: Sequence[str], clients: int, args: argparse.Namespace) -> Measure:
+    folder = Path(args.folder)
+    store = redis.Redis.from_url(redis_url)
+    store.flushall()
+    server = Server(app, redis_url, keys, folder)
+    try:
+        server.wait_ready()
+        redis0 = redis_cpu(store)
+        tally, r = asyncio.run(drive(app, server, server.port, keys, clients, args.warmup, args.duration))
+        redis1 = redis_cpu(store)
+    finally:
+        server.stop()
+        store.close()
+    return summarise(app, clients, tally, args.duration, r, redis1 - redis0)
+
+
+def summarise(app: App, clients: int, tally: Tally, seconds: float, r: dict[str, float], redis: float) -> Measure:
+    lat = sorted(tally.latencies)
     if not lat:
-        print("no requests completed")
-        return
-
-    def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p / 100 * len(lat)))] * 1000
-
-    where = f"dialog serve --workers {workers}" if workers else "the server given"
-    print(f"{clients} clients against {where}, {seconds:.1f} s measured (after warm-up)")
-    print(f"  requests: {len(lat):,}   throughput: {len(lat) / seconds:,.0f} requests/s")
-    print(
-        f"  latency ms: p50 {pct(50):.1f}  p90 {pct(90):.1f}  p99 {pct(99):.1f}  max {lat[-1] * 1000:.1f}"
-        f"  (mean {statistics.fmean(lat) * 1000:.1f})"
-    )
-    print(
-        f"  statuses: {dict(sorted(results.statuses.items()))}"
-        + (f"  errors: {dict(results.errors)}" if results.errors else "")
+        raise SystemExit(f"{app}: no request completed in the measured window")
+    return Measure(
+        app=app,
+        clients=clients,
+        requests=len(lat),
+        seconds=seconds,
+        p50_ms=lat[len(lat) // 2] * 1000,
+        p99_ms=lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000,
+        server_cpu=r.get("server1", 0) - r.get("server0", 0),
+        redis_cpu=redis,
+        client_cpu=r["cpu1"] - r["cpu0"],
+        round_trips=int(r.get("trips1", 0) - r.get("trips0", 0)),
+        statuses=dict(sorted(tally.statuses.items())),
+        unexpected=tally.unexpected,
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def line(m: Measure) -> str:
+    return (
+        f"  {m.app:<6} {m.clients:>2} clients: {m.per_second:>7,.0f} req/s  p50 {m.p50_ms:6.2f} ms  "
+        f"p99 {m.p99_ms:6.2f} ms  server CPU {m.server_ms:.3f} ms/req  Redis CPU {m.redis_cpu / m.requests * 1e6:.0f} "
+        f"us/req  {m.trips:.2f} RT/req  load generator {m.client_cores:.2f} cores  statuses {m.statuses}"
+        + (f"  UNEXPECTED outcomes: {m.unexpected}" if m.unexpected else "")
+    )
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer within {timeout} s")
+def median(runs: list[Measure], attribute: str) -> float:
+    return float(statistics.median(getattr(m, attribute) for m in runs))
 
 
-@contextmanager
-def local_stack(workers: int) -> Iterator[tuple[str, list[str]]]:
-    """A private redis-server and ``dialog serve --workers N`` on loopback; both stopped at the end."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed; pass --url and --key for a server of your own")
+def table(results: dict[tuple[App, int], list[Measure]], client_counts: Sequence[int]) -> None:
+    print(
+        "\n| clients | dialog req/s | floor req/s | dialog / floor | server CPU ms/req (dialog, floor) "
+        "| Redis RT per HTTP turn (dialog, floor) | p50 / p99 ms dialog | load generator CPU (max) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for n in client_counts:
+        d, f = results[("dialog", n)], results[("floor", n)]
+        ratio = median(d, "per_second") / median(f, "per_second")
+        generator = max(m.client_cores for m in d + f)
+        print(
+            f"| {n} | {median(d, 'per_second'):,.0f} | {median(f, 'per_second'):,.0f} | {ratio:.2f}x "
+            f"| {median(d, 'server_ms'):.2f}, {median(f, 'server_ms'):.2f} "
+            f"| {median(d, 'trips'):.2f}, {median(f, 'trips'):.2f} "
+            f"| {median(d, 'p50_ms'):.2f} / {median(d, 'p99_ms'):.2f} | {generator:.2f} cores |"
+        )
+    busy = max(m.client_cores for runs in results.values() for m in runs)
+    if busy >= 0.5:
+        print(f"\nWARNING: the load generator used {busy:.2f} cores (over half a core): it may be the bottleneck")
+    if any(m.unexpected or set(m.statuses) != {200} for runs in results.values() for m in runs):
+        print("\nWARNING: some replies were not 200 or not the expected outcome (see the runs above)")
+
+
+def compare(args: argparse.Namespace) -> None:
     keys = [f"load-{uuid.uuid4().hex}" for _ in range(TENANTS)]
+    results: dict[tuple[App, int], list[Measure]] = {}
+    print(
+        f"# {args.rounds} rounds, {args.warmup:g} s warm-up + {args.duration:g} s measured per run; "
+        f"load average at start {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores"
+    )
     with tempfile.TemporaryDirectory() as folder:
-        redis_port, port = _free_port(), _free_port()
-        redis_args = ["--port", str(redis_port), "--bind", "127.0.0.1", "--dir", folder, "--save", ""]
-        redis = subprocess.Popen([binary, *redis_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIALOG_")} | {
-            "DIALOG_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-            "DIALOG_API_KEYS": ",".join(f"{key}=tenant-{i}" for i, key in enumerate(keys)),
-        }
-        command = [sys.executable, "-m", "dialog.cli", "serve", "--port", str(port), "--workers", str(workers)]
-        with open(os.path.join(folder, "serve.log"), "wb") as log:
-            server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        args.folder = folder
+        store = RedisProcess(Path(folder) / "redis").start()
         try:
-            _wait(f"http://127.0.0.1:{port}/readyz", server)
-            yield f"http://127.0.0.1:{port}", keys
+            for clients in args.clients:
+                for round_ in range(args.rounds):
+                    for app in APPS if round_ % 2 == 0 else APPS[::-1]:
+                        m = measure(app, store.url, keys, clients, args)
+                        results.setdefault((app, clients), []).append(m)
+                        print(line(m), flush=True)
         finally:
-            for process in (server, redis):
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            store.stop()
+    print(f"# load average at end {os.getloadavg()[0]:.2f}")
+    table(results, args.clients)
 
 
-def main() -> None:
+def against(url: str, keys: Sequence[str], args: argparse.Namespace) -> None:
+    """The dialog against a server somebody else started: req/s, latency, the generator's CPU."""
+    port = int(url.rstrip("/").rpartition(":")[2])
+    for clients in args.clients:
+        tally, r = asyncio.run(drive("dialog", None, port, keys, clients, args.warmup, args.duration))
+        print(line(summarise("dialog", clients, tally, args.duration, r, 0.0)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds measured (default 15)")
+    parser.add_argument("--clients", default="1,32", help="comma-separated client counts (default 1,32)")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per run (default 8)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring (default 2)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--url", help="a running server (loopback); then --key is needed")
-    parser.add_argument("--key", action="append", help="API key for --url (repeat for more tenants)")
-    args = parser.parse_args()
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each app per client count (default 3)")
+    parser.add_argument("--url", help="only drive a dialog server already running on loopback (needs --key)")
+    parser.add_argument("--key", action="append", help="an API key of --url (repeat for more tenants)")
+    parser.add_argument("--serve", choices=APPS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--counts", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.port, args.counts)
+        return
+    args.clients = [int(n) for n in args.clients.split(",")]
     if args.url:
         if not args.key:
             parser.error("--url needs --key")
-        results, seconds = asyncio.run(run(args.url, args.key, args.clients, args.duration, args.warmup))
-        report(results, seconds, args.clients, None)
+        against(args.url, args.key, args)
         return
-    with local_stack(args.workers) as (url, keys):
-        results, seconds = asyncio.run(run(url, keys, args.clients, args.duration, args.warmup))
-    report(results, seconds, args.clients, args.workers)
+    compare(args)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ reliability: venv
 # (SIGSTOP pulses, a calendar down across the TTL, two engines of 4 threads on 8 conversations);
 # prints a table and fails on any discrepancy. DIALOG_SOAK_SECONDS=60 make soak for a short one.
 soak: venv
-	$(BIN)/python scripts/soak.py --seconds $${DIALOG_SOAK_SECONDS:-600}
+	$(BIN)/python -m scripts.soak --seconds $${DIALOG_SOAK_SECONDS:-600}
 
 lint: venv
 	$(BIN)/ruff check dialog tests

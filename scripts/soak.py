@@ -2,9 +2,9 @@
 
 Run from the repository root (``make soak``; not in CI)::
 
-    .venv/bin/python scripts/soak.py                    # 10 minutes
-    .venv/bin/python scripts/soak.py --seconds 60 --seed 7
-    .venv/bin/python scripts/soak.py --seconds 30 --mutant lost_reply_redecides   # must FAIL
+    .venv/bin/python -m scripts.soak                    # 10 minutes
+    .venv/bin/python -m scripts.soak --seconds 60 --seed 7
+    .venv/bin/python -m scripts.soak --seconds 30 --mutant lost_reply_redecides   # must FAIL
 
 For ``--seconds``, against a private ``redis-server`` on a free loopback port (started and
 stopped here; the system Redis is never touched), all at once:
@@ -61,13 +61,8 @@ import argparse
 import datetime as dt
 import hashlib
 import logging
-import os
 import random
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -87,6 +82,7 @@ from dialog.store import redis_store
 from dialog.store.keys import ConversationKeys
 from dialog.store.record import decode_record, decode_reply
 from dialog.testing import FakeClock
+from tests.support import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Monday 23 Nov 2026, 08:00 UTC, as in the tests.
@@ -121,65 +117,6 @@ class SoakConfig:
     clock_minutes_per_second: float = 60.0
     mutant: str | None = None
     progress: bool = True
-
-
-# --- the private Redis --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server child on a free loopback port, without persistence, that can be paused."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise HarnessError("redis-server is not installed")
-        options = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
-        options += ["--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen([binary, *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if redis.Redis(port=self.port, socket_connect_timeout=0.5).ping():
-                    return
-            except redis.RedisError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise HarnessError("redis-server did not start")
-            time.sleep(0.02)
-
-    def pause(self) -> None:
-        with self._lock:
-            if self.process is not None and self.process.poll() is None:
-                os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        with self._lock:
-            if self.process is not None and self.process.poll() is None:
-                os.kill(self.process.pid, signal.SIGCONT)
-
-    def stop(self) -> None:
-        self.resume()
-        with self._lock:
-            process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 # --- the calendar that goes down ----------------------------------------------------------------
@@ -502,7 +439,7 @@ class _SweepFailures(logging.Handler):
 
 
 class Soak:
-    def __init__(self, config: SoakConfig, server: PrivateRedis) -> None:
+    def __init__(self, config: SoakConfig, server: RedisServer) -> None:
         self.config = config
         self.server = server
         self.clock = FakeClock(START)
@@ -1422,9 +1359,12 @@ def run_soak(config: SoakConfig) -> SoakResult:
     if config.mutant:
         apply_mutant(config.mutant)  # before any engine registers its scripts
     with tempfile.TemporaryDirectory(prefix="dialog-soak-") as folder:
-        server = PrivateRedis(Path(folder))
+        server = RedisServer(Path(folder))
         try:
-            server.start()
+            try:
+                server.start()
+            except RuntimeError as exc:  # not installed, or it did not start
+                raise HarnessError(str(exc)) from exc
             soak = Soak(config, server)
             try:
                 soak.probe()

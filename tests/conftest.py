@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +13,10 @@ import redis
 
 from dialog import Engine, InMemoryCalendar
 from dialog.testing import FakeClock
+
+# Re-exported for the test files that still import them from here; new code imports tests.support.
+from tests.support import RedisServer as RedisServer
+from tests.support import free_port as free_port
 
 pytest_plugins = ["tests.fixtures_radicale", "tests.reliability"]
 # A database per test run (1-11, by process id), flushed around each test: two suites running
@@ -84,73 +85,17 @@ def make_engine(
         client.close()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """A private redis-server on a free loopback port, started and stopped by a test."""
-
-    def __init__(self, folder: Path, *, appendonly: bool = False) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.appendonly = appendonly
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed", pytrace=False)
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.folder),
-                "--save",
-                "",
-                "--appendonly",
-                "yes" if self.appendonly else "no",
-                "--appendfsync",
-                "always",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 5
-        while not _reachable(self.url):
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=5)
-        self.process = None
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed", pytrace=False)
     started: list[RedisServer] = []
 
-    def start(**options: bool) -> RedisServer:
-        server = RedisServer(tmp_path, **options)
-        server.start()
+    def start(*, appendonly: bool = False) -> RedisServer:
+        server = RedisServer(tmp_path, appendonly=appendonly)
         started.append(server)
-        return server
+        return server.start()
 
     yield start
     for server in started:
-        if server.process is not None:
-            server.process.kill()
-            server.process.wait()
+        server.kill()

@@ -22,6 +22,8 @@ from xml.etree import ElementTree
 import icalendar
 import pytest
 
+from tests.support import free_port, stop
+
 USER = "dialog"
 PASSWORD = "s3cret pw@radicale"  # a space and an "@": the URL form must percent-encode them
 _NS = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav"}
@@ -33,18 +35,12 @@ _QUERY = """<?xml version="1.0" encoding="utf-8"?>
 </C:calendar-query>"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class RadicaleServer:
     """``python -m radicale`` with htpasswd auth and owner-only rights; restartable on the same port."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
         self.users = folder / "users"
@@ -80,13 +76,7 @@ class RadicaleServer:
             time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         self.process = None
 
     def _answers(self) -> bool:

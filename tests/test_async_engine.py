@@ -13,7 +13,7 @@ import redis.asyncio
 from dialog import Engine, InMemoryCalendar, StoreUnavailable
 from dialog.engine import AsyncEngine
 from dialog.testing import FakeClock
-from tests.conftest import free_port
+from tests.support import free_port
 
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 

@@ -28,6 +28,7 @@ from dialog.calendar.caldav import ATTEMPTS, BUSY_CATEGORY, CalDAVCalendar, coll
 from dialog.errors import EventNotFound
 from dialog.testing import FakeClock
 from tests.fixtures_radicale import PASSWORD, USER, RadicaleServer
+from tests.support import free_port
 
 UTC = dt.UTC
 BERLIN = Schedule(timezone="Europe/Berlin")
@@ -326,19 +327,13 @@ def test_credentials_stay_out_of_messages_and_logs(
         wrong = CalDAVCalendar(radicale.url, username=USER, password="s3cret-but-wrong")
         with pytest.raises(CalendarUnavailable) as refused:
             wrong.busy(tenant, TUE_10_BERLIN, TUE_10_BERLIN + HALF_HOUR)
-        closed = CalDAVCalendar(radicale.url_with_credentials.replace(str(radicale.port), str(_closed_port())))
+        closed = CalDAVCalendar(radicale.url_with_credentials.replace(str(radicale.port), str(free_port())))
         with pytest.raises(CalendarUnavailable) as down:
             closed.events(tenant)
     assert caplog.records  # the libraries did log, at DEBUG
     for text in (caplog.text, str(refused.value), str(down.value), repr(down.value.__cause__)):
         assert all(s not in text for s in secrets), text
     assert "s3cret-but-wrong" not in str(refused.value)
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- move and cancel --------------------------------------------------------------------------

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
-import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +17,7 @@ from dialog.calendar.guard import CalendarCalls
 from dialog.calendar.memory import InMemoryCalendar
 from dialog.errors import CalendarUnavailable, DialogError, InvalidInput, SlotTaken
 from tests.fixtures_radicale import PASSWORD, USER, RadicaleServer
+from tests.support import paused, wait_until
 
 TIMEOUT = 0.5
 MONDAY_9 = dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC)
@@ -38,7 +37,7 @@ def calls(gate: threading.Event) -> Iterator[CalendarCalls]:
     guard = CalendarCalls(timeout=TIMEOUT, per_tenant=4, workers=16)
     yield guard
     gate.set()
-    _wait_until(lambda: guard.in_flight("a") == guard.in_flight("b") == 0, "the hung calls to return")
+    wait_until(lambda: guard.in_flight("a") == guard.in_flight("b") == 0, "the hung calls to return")
     guard.close()
 
 
@@ -56,14 +55,6 @@ def _quick(value: int, seconds: float = 0.01) -> Callable[[], int]:
         return value
 
     return quick
-
-
-def _wait_until(ready: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def _timed(fn: Callable[[], object]) -> tuple[object, float]:
@@ -88,7 +79,7 @@ def _hang_calls(calls: CalendarCalls, gate: threading.Event, tenant_id: str, n: 
     threads = [threading.Thread(target=caller) for _ in range(n)]
     for thread in threads:
         thread.start()
-    _wait_until(lambda: calls.in_flight(tenant_id) == n, f"{n} calls of {tenant_id!r} in flight")
+    wait_until(lambda: calls.in_flight(tenant_id) == n, f"{n} calls of {tenant_id!r} in flight")
     return threads
 
 
@@ -106,7 +97,7 @@ def test_a_hung_call_is_unavailable_after_the_timeout_and_keeps_its_slot_until_i
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + 1.5
     assert calls.in_flight("a") == 1  # the thread is still stuck: the slot stays taken
     gate.set()
-    _wait_until(lambda: calls.in_flight("a") == 0, "the hung call to return")
+    wait_until(lambda: calls.in_flight("a") == 0, "the hung call to return")
     assert calls.call(lambda: 42, tenant_id="a") == 42
 
 
@@ -195,7 +186,7 @@ def test_a_tenant_whose_slots_are_all_hung_is_refused_at_once_while_another_tena
     assert calls.in_flight("a") == 4
 
     gate.set()  # the calendar answers again: the tenant is served again
-    _wait_until(lambda: calls.in_flight("a") == 0, "the hung calls to return")
+    wait_until(lambda: calls.in_flight("a") == 0, "the hung calls to return")
     assert calls.call(lambda: "back", tenant_id="a") == "back"
 
 
@@ -211,7 +202,7 @@ def test_a_call_waiting_behind_hung_calls_still_fails_within_its_own_timeout(
     for thread in threads:
         thread.join(timeout=5)
     gate.set()
-    _wait_until(lambda: calls.in_flight("a") == 0, "the hung calls to return")
+    wait_until(lambda: calls.in_flight("a") == 0, "the hung calls to return")
     time.sleep(0.05)
     assert not ran.is_set()  # a call whose caller gave up is never run late
 
@@ -297,7 +288,7 @@ def test_async_a_hung_tenant_delays_neither_another_tenant_nor_work_on_the_defau
         assert calls.in_flight("a") == 4
     finally:
         gate.set()
-        _wait_until(lambda: calls.in_flight("a") == 0, "the hung calls to return")
+        wait_until(lambda: calls.in_flight("a") == 0, "the hung calls to return")
         calls.close()
 
 
@@ -320,7 +311,7 @@ def test_async_a_cancelled_caller_frees_its_slot_once_and_only_when_the_thread_r
     asyncio.run(scenario())
     assert calls.in_flight("a") == 4
     gate.set()
-    _wait_until(lambda: calls.in_flight("a") == 0, "the hung calls to return")
+    wait_until(lambda: calls.in_flight("a") == 0, "the hung calls to return")
     assert calls.call(lambda: "again", tenant_id="a") == "again"  # counts went back to 0, not below
     assert asyncio.run(calls.acall(lambda: "again", tenant_id="a")) == "again"
     assert calls.in_flight("a") == 0
@@ -341,8 +332,7 @@ def test_a_stopped_caldav_server_is_unavailable_within_the_timeout_and_delays_no
     assert calls.call(lambda: caldav.busy("frozen", *MONDAY), tenant_id="frozen") == []
 
     assert server.process is not None
-    os.kill(server.process.pid, signal.SIGSTOP)
-    try:
+    with paused(server.process.pid):
         began = time.monotonic()
         assert caldav.schedule("frozen").timezone == "UTC"  # no network: answered while the server is frozen
         assert time.monotonic() - began < 0.1
@@ -358,12 +348,10 @@ def test_a_stopped_caldav_server_is_unavailable_within_the_timeout_and_delays_no
         frozen = [threading.Thread(target=frozen_busy) for _ in range(4)]
         for thread in frozen:
             thread.start()
-        _wait_until(lambda: calls.in_flight("frozen") == 4, "the calls to the frozen server")
+        wait_until(lambda: calls.in_flight("frozen") == 4, "the calls to the frozen server")
         others = [other_busy(f"other-{i}") for i in range(20)]
         for thread in frozen:
             thread.join(timeout=10)
-    finally:
-        os.kill(server.process.pid, signal.SIGCONT)
 
     assert len(outcomes) == 4
     for raised, elapsed in outcomes:
@@ -374,7 +362,7 @@ def test_a_stopped_caldav_server_is_unavailable_within_the_timeout_and_delays_no
     assert all(result == [] for result, _ in others[1:])
     assert all(elapsed < 0.5 for _, elapsed in others), sorted(t for _, t in others)
 
-    _wait_until(lambda: calls.in_flight("frozen") == 0, "the frozen calls to return once the server runs again")
+    wait_until(lambda: calls.in_flight("frozen") == 0, "the frozen calls to return once the server runs again")
     assert calls.call(lambda: caldav.busy("frozen", *MONDAY), tenant_id="frozen") == []
     calls.close()
     caldav.close()

@@ -10,169 +10,37 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from redis.cluster import RedisCluster
 
-from dialog import Engine, InMemoryCalendar, Schedule, StoreUnavailable
-from dialog.calendar.slots import grid
+from dialog import Engine, InMemoryCalendar, StoreUnavailable
 from dialog.engine import AsyncEngine, Checkpoint
 from dialog.store.cluster import apply_cluster_failure_policy, cluster_from_url, is_cluster_url
 from dialog.store.keys import ConversationKeys
 from dialog.store.redis_store import CONNECT_TIMEOUT, RETRIES, SOCKET_TIMEOUT
 from dialog.testing import FakeClock
+from tests.conftest import MONDAY_8AM
+from tests.support import LocalCluster, first_slots, paused, start_cluster
 from tests.test_concurrency import _race
 
 pytestmark = pytest.mark.slow
 
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
-# Monday 23 Nov 2026, 08:00 UTC: "tomorrow at 10am" is Tue 24 Nov 10:00.
-MONDAY_8AM = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.UTC)
+# "tomorrow at 10am" on MONDAY_8AM is Tue 24 Nov 10:00.
 TUE_10 = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
 
 
 # --- a local cluster ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    """A free loopback port whose cluster bus port (port + 10000) is free too."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as bus:
-            try:
-                bus.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-
-
-def _cluster_ok(port: int) -> bool:
-    try:
-        client = redis.Redis(port=port, socket_timeout=1)
-        try:
-            return bool(client.cluster("info")["cluster_state"] == "ok")
-        finally:
-            client.close()
-    except redis.RedisError:
-        return False
-
-
-def _wait(ready: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-class LocalCluster:
-    """Masters on loopback with every slot assigned, no replicas; one folder per node."""
-
-    def __init__(self, folder: Path, masters: int) -> None:
-        self.folder = folder
-        self.ports = [_free_port() for _ in range(masters)]
-        self.processes: dict[int, subprocess.Popen[bytes]] = {}
-
-    @property
-    def url(self) -> str:
-        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
-
-    def start(self) -> LocalCluster:
-        for port in self.ports:
-            self.processes[port] = self._node(port)
-        for port in self.ports:
-            _wait(lambda p=port: _pings(p), f"redis-server on {port}")
-        if len(self.ports) >= 3:
-            addresses = [f"127.0.0.1:{port}" for port in self.ports]
-            subprocess.run(
-                ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=30,
-            )
-        else:  # redis-cli wants 3 masters; one node can take every slot itself
-            redis.Redis(port=self.ports[0]).execute_command("CLUSTER ADDSLOTSRANGE", 0, 16383)
-        for port in self.ports:
-            _wait(lambda p=port: _cluster_ok(p), f"cluster_state:ok on {port}")
-        return self
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=10)
-
-    def pid_of(self, port: int) -> int:
-        return self.processes[port].pid
-
-    def _node(self, port: int) -> subprocess.Popen[bytes]:
-        folder = self.folder / str(port)
-        folder.mkdir(parents=True)
-        return subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(folder),
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                # long enough that a node paused for a second is not marked failed
-                "--cluster-node-timeout",
-                "5000",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-
-def _pings(port: int) -> bool:
-    try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
-
-
-def _start_cluster(folder: Path, masters: int) -> LocalCluster:
-    missing = [tool for tool in ("redis-server", "redis-cli") if shutil.which(tool) is None]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI=true and {', '.join(missing)} is not installed", pytrace=False)
-        pytest.skip(f"{', '.join(missing)} is not installed")
-    cluster = LocalCluster(folder, masters)
-    try:
-        return cluster.start()
-    except BaseException:
-        cluster.stop()
-        raise
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    started = _start_cluster(tmp_path_factory.mktemp("cluster"), masters=3)
+    started = start_cluster(tmp_path_factory.mktemp("cluster"), masters=3)
     yield started
     started.stop()
 
@@ -184,16 +52,6 @@ def cluster_client(cluster: LocalCluster) -> Iterator[RedisCluster]:
     yield client
     client.flushdb(target_nodes=RedisCluster.PRIMARIES)
     client.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(MONDAY_8AM)
-
-
-@pytest.fixture
-def calendar() -> InMemoryCalendar:
-    return InMemoryCalendar()
 
 
 @pytest.fixture
@@ -319,20 +177,11 @@ def test_conversations_spread_over_every_master(engine: Engine, cluster_client: 
 # --- concurrency and recovery ---------------------------------------------------------------------
 
 
-def _slots(n: int) -> list[dt.datetime]:
-    found: list[dt.datetime] = []
-    day = dt.date(2026, 11, 24)
-    while len(found) < n:
-        found.extend(grid(Schedule(), day))
-        day += dt.timedelta(days=1)
-    return found[:n]
-
-
 def test_two_engines_answering_yes_to_the_same_50_conversations_book_exactly_50_events(
     make_engine: Callable[..., Engine], calendar: InMemoryCalendar
 ) -> None:
     first, second = make_engine(), make_engine()
-    slots = _slots(50)
+    slots = first_slots(50)
     for i in range(50):
         first.propose(f"c{i}", lead=f"Lead {i}", start=slots[i])
     replies = _race([first, second], lambda e, i: e.handle(f"c{i}", "yes"), 50)
@@ -359,7 +208,7 @@ def test_recover_settles_confirmations_left_on_every_node(
 ) -> None:
     """recover() scans all masters: 30 confirmations recorded, then crashed, are all booked once."""
     engine, doomed = make_engine(), make_engine(checkpoint=_crash_after_recording)
-    slots = _slots(30)
+    slots = first_slots(30)
     for i in range(30):
         engine.propose(f"c{i}", lead=f"Lead {i}", start=slots[i])
         with pytest.raises(Crash):
@@ -386,15 +235,12 @@ def test_a_hung_node_is_store_unavailable_within_2_s_with_the_engines_policy(
     )
     engine.handle("c1", PROPOSE)
     port = engine.redis.get_node_from_key(ConversationKeys("default", "c1").conversation).port
-    os.kill(cluster.pid_of(port), signal.SIGSTOP)
-    try:
+    with paused(cluster.pid_of(port)):
         started = time.monotonic()
         with pytest.raises(StoreUnavailable):
             engine.handle("c1", "yes")
         assert time.monotonic() - started < 2.0
-    finally:
-        os.kill(cluster.pid_of(port), signal.SIGCONT)
-    _wait(lambda: all(_cluster_ok(p) for p in cluster.ports), "the cluster to recover")
+    cluster.wait_ok()
     assert engine.handle("c1", "yes").outcome in ("booked", "already_booked")
 
 
@@ -408,7 +254,7 @@ def test_the_engine_gives_a_cluster_client_its_failure_policy(cluster: LocalClus
 
 
 def test_a_cluster_with_no_reachable_node_is_store_unavailable(tmp_path: Path) -> None:
-    lone = _start_cluster(tmp_path, masters=1)
+    lone = start_cluster(tmp_path, masters=1)
     client = cluster_from_url(lone.url)
     try:
         engine = Engine(client, calendar=InMemoryCalendar(), clock=FakeClock(MONDAY_8AM))

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Callable
 
 import redis
 
-from dialog import Engine, InMemoryCalendar, Reply, Schedule
-from dialog.calendar.slots import grid
+from dialog import Engine, InMemoryCalendar, Reply
 from tests.reliability import Table
+from tests.support import first_slots
 
 
 def _race(engines: list[Engine], work: Callable[[Engine, int], Reply], n: int) -> list[Reply]:
@@ -80,14 +79,4 @@ def test_concurrent_turns_lose_no_update(
     assert sorted(r.version for r in replies) == list(range(start.version + 1, final.version + 1))
 
 
-def _slots(n: int) -> list[dt.datetime]:
-    """The first n slots of the default grid from Tue 24 Nov 2026 (all free in these tests)."""
-    found: list[dt.datetime] = []
-    day = dt.date(2026, 11, 24)
-    while len(found) < n:
-        found.extend(grid(Schedule(), day))
-        day += dt.timedelta(days=1)
-    return found[:n]
-
-
-SLOTS = _slots(100)
+SLOTS = first_slots(100)

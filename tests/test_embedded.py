@@ -14,13 +14,12 @@ import pytest
 import redis
 
 from dialog import embedded
-from tests.conftest import free_port
+from tests.support import free_port
 
 # Generous bounds: both take about 0.05 s here; before the fix, each took about 4 s
 # (redis-py's default retry sleeping on a dead port, and on the connection SHUTDOWN closes).
 START_BOUND = 1.5
 STOP_BOUND = 1.5
-
 
 
 def _valkey_available() -> bool:

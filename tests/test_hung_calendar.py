@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +23,7 @@ from dialog.calendar.caldav import CalDAVCalendar
 from dialog.engine import AsyncEngine
 from dialog.testing import FakeClock
 from tests.fixtures_radicale import PASSWORD, USER, RadicaleServer
+from tests.support import paused
 
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 
@@ -102,13 +101,10 @@ def test_a_frozen_caldav_server_fails_calendar_turns_in_time_and_delays_no_calen
             for i in range(10):
                 await engine.handle(f"c{i}", PROPOSE, tenant_id="acme")
             assert server.process is not None
-            os.kill(server.process.pid, signal.SIGSTOP)
-            try:
+            with paused(server.process.pid):
                 moves = [timed(engine.handle(f"c{i}", "can we move it", tenant_id="acme")) for i in range(6)]
                 hmms = [timed(engine.handle(f"c{i}", "hmm", tenant_id="acme")) for i in range(6, 10)]
                 results = await asyncio.gather(*moves, *hmms)
-            finally:
-                os.kill(server.process.pid, signal.SIGCONT)
             return results[:6], results[6:]
         finally:
             await engine.aclose()

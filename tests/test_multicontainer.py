@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RedisServer, free_port
 from tests.fixtures_radicale import PASSWORD, USER, RadicaleServer
+from tests.support import RedisServer, free_port, stop
 
 KEY = "multi-key-5b0c7a1e9d"
 PROPOSE = "Schedule a call with Dana Scully tomorrow at 10am"
@@ -70,13 +70,7 @@ class DialogServe:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, timeout=10)
         self.process = None
 
 

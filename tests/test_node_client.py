@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import RedisServer
+from tests.support import RedisServer, paused
 from tests.test_multicontainer import DialogServe, serve_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,8 +157,7 @@ def test_a_503_is_retried_once_with_the_same_idempotency_key(
     )
     path = "/v1/conversations/c503/messages"
     assert redis.process is not None
-    redis.process.send_signal(signal.SIGSTOP)
-    try:
+    with paused(redis.process.pid):
         client = subprocess.Popen(
             [node, "--input-type=module", "-e", script],
             cwd=EXAMPLES,
@@ -173,8 +171,6 @@ def test_a_503_is_retried_once_with_the_same_idempotency_key(
             assert client.poll() is None, client.communicate()
             assert time.monotonic() < deadline, "no 503 while Redis was paused"
             time.sleep(0.05)
-    finally:
-        redis.process.send_signal(signal.SIGCONT)
     out, err = client.communicate(timeout=30)
     assert client.returncode == 0, out + err
     assert json.loads(out)["outcome"] == "proposed"

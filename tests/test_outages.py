@@ -10,8 +10,8 @@ import redis
 
 from dialog import Engine, InMemoryCalendar, StoreUnavailable
 from dialog.testing import FakeClock
-from tests.conftest import RedisServer
 from tests.reliability import Table
+from tests.support import RedisServer
 
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 

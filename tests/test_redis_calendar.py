@@ -36,6 +36,7 @@ from dialog.errors import CalendarUnavailable, EventNotFound, InvalidInput, Slot
 from dialog.store.cluster import cluster_from_url
 from dialog.store.keys import CalendarKeys
 from tests.calendar_worker import BOOKINGS, race_slot
+from tests.support import start_cluster
 
 UTC = dt.UTC
 TUE_10 = dt.datetime(2026, 11, 24, 10, tzinfo=UTC)
@@ -570,9 +571,7 @@ def test_text_any_character_round_trips(rcal: RedisCalendar) -> None:
 
 @pytest.mark.slow
 def test_a_tenants_calendar_is_one_slot_and_works_on_a_cluster(tmp_path: Path) -> None:
-    from tests.test_cluster import _start_cluster
-
-    cluster = _start_cluster(tmp_path, masters=3)
+    cluster = start_cluster(tmp_path, masters=3)
     client = cluster_from_url(cluster.url)
     try:
         cal = RedisCalendar(client)

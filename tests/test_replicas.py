@@ -7,10 +7,6 @@ trip), turns that loss into a StoreUnavailable that a retry with the same messag
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,35 +16,31 @@ import redis
 
 from dialog import Engine, InMemoryCalendar, StoreUnavailable
 from dialog.testing import FakeClock
-from tests.conftest import RedisServer, free_port
+from tests.support import RedisServer
 
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 
 
 @pytest.fixture
-def primary_and_replica(tmp_path: Path) -> Iterator[tuple[RedisServer, subprocess.Popen[bytes]]]:
-    primary = RedisServer(tmp_path)
-    primary.start()
-    port = free_port()
+def primary_and_replica(tmp_path: Path) -> Iterator[tuple[RedisServer, RedisServer]]:
+    primary = RedisServer(tmp_path).start()
     folder = tmp_path / "replica"
     folder.mkdir()
-    binary = shutil.which("redis-server") or "redis-server"
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", ""]
-    replica = subprocess.Popen([*args, "--replicaof", "127.0.0.1", str(primary.port)], stdout=subprocess.DEVNULL)
+    replica = RedisServer(folder, extra=["--replicaof", "127.0.0.1", str(primary.port)]).start()
     client = redis.Redis(port=primary.port)
     deadline = time.monotonic() + 10
     while client.info("replication").get("slave0", {}).get("state") != "online":
         assert time.monotonic() < deadline, "the replica never connected"
         time.sleep(0.05)
     yield primary, replica
-    replica.kill()
-    replica.wait()
+    client.close()
+    replica.stop()
     primary.stop()
 
 
 @pytest.mark.slow
 def test_a_write_no_replica_acknowledged_is_store_unavailable_and_its_retry_is_not_applied_twice(
-    primary_and_replica: tuple[RedisServer, subprocess.Popen[bytes]], clock: FakeClock
+    primary_and_replica: tuple[RedisServer, RedisServer], clock: FakeClock
 ) -> None:
     primary, replica = primary_and_replica
     calendar = InMemoryCalendar()
@@ -56,12 +48,12 @@ def test_a_write_no_replica_acknowledged_is_store_unavailable_and_its_retry_is_n
     proposed = engine.handle("c1", PROPOSE, message_id="m1")
     assert proposed.outcome == "proposed"
 
-    os.kill(replica.pid, signal.SIGSTOP)  # the replica falls behind
+    replica.pause()  # the replica falls behind
     try:
         with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
             engine.handle("c1", "can we move it", message_id="m2")
     finally:
-        os.kill(replica.pid, signal.SIGCONT)
+        replica.resume()
     retried = engine.handle("c1", "can we move it", message_id="m2")  # the write had landed on the primary
     assert retried.outcome == "rescheduled" and retried.version == 2
     assert retried.proposal is not None and retried.proposal.start.minute == 30  # moved once, not twice

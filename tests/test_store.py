@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 from collections.abc import Callable
 
@@ -17,6 +15,7 @@ from dialog.store.keys import MARKER_MAX_SECONDS, MARKER_MIN_SECONDS, WRITES_MEM
 from dialog.store.record import SCHEMA_VERSION, HistoryEntry
 from dialog.store.redis_store import RedisStore
 from dialog.testing import FakeClock
+from tests.support import RedisServer, free_port, paused
 
 SCHEDULE = "schedule a call with Dana Scully tomorrow at 10am"
 ODD_IDS = ["a}b{c", "{x}", ":", "*", "a:b", "new\nline", "tab\tid", "é👍", "%41", "x" * 256, " "]
@@ -173,8 +172,6 @@ def test_foreign_data_under_the_conversation_key_is_corrupt_state(engine: Engine
 
 
 def test_a_refused_port_is_store_unavailable_within_2_seconds(calendar: InMemoryCalendar, clock: FakeClock) -> None:
-    from tests.conftest import free_port
-
     engine = Engine(redis.Redis(port=free_port()), calendar=calendar, clock=clock)
     started = time.monotonic()
     with pytest.raises(StoreUnavailable):
@@ -183,20 +180,17 @@ def test_a_refused_port_is_store_unavailable_within_2_seconds(calendar: InMemory
 
 
 def test_a_hung_redis_is_store_unavailable_within_2_seconds_and_nothing_is_written(
-    redis_server: Callable[..., object], calendar: InMemoryCalendar, clock: FakeClock
+    redis_server: Callable[..., RedisServer], calendar: InMemoryCalendar, clock: FakeClock
 ) -> None:
     server = redis_server()
-    engine = Engine(redis.Redis.from_url(server.url), calendar=calendar, clock=clock)  # type: ignore[attr-defined]
+    engine = Engine(redis.Redis.from_url(server.url), calendar=calendar, clock=clock)
     engine.handle("c1", SCHEDULE)
-    pid = server.process.pid  # type: ignore[attr-defined]
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    assert server.process is not None
+    with paused(server.process.pid):
         started = time.monotonic()
         with pytest.raises(StoreUnavailable):
             engine.handle("c1", "yes")
         assert time.monotonic() - started < 2.0
-    finally:
-        os.kill(pid, signal.SIGCONT)
     assert calendar.events("default") == []  # nothing booked without committed state
     # The write sent before the hang may still land when Redis wakes: a whole, recorded
     # confirmation (never half a record). Either way the next answer books exactly once.

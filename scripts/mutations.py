@@ -7,8 +7,9 @@ Run from the repository root (needs the test Redis, as the suite does):
     .venv/bin/python scripts/mutations.py --stateful-only  # only the hypothesis state machine
 
 Each run is a fresh Python process that applies one mutant from ``scripts/mutants.py`` by
-monkeypatching (production code is never edited), then runs ``tests/test_dialog_properties.py``
-with ``-x`` under the ``mutations`` profile (the ``ci`` profile's examples, without shrinking).
+monkeypatching (production code is never edited), then runs the property suite (its three
+files, ``tests/test_dialog_properties_{table,interleaved,stateful}.py``, in that order) with
+``-x`` under the ``mutations`` profile (the ``ci`` profile's examples, without shrinking).
 A mutant is caught when pytest reports failing tests and the first of them passes again without
 the mutant (a control run, so that a failure from elsewhere, say another suite flushing the same
 Redis database, never counts as a catch). The script prints a table (mutant, caught, seconds,
@@ -24,6 +25,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +34,12 @@ sys.path.insert(0, str(ROOT))
 
 from scripts.mutants import MUTANTS  # noqa: E402  (the repository root must be importable first)
 
-SUITE = "tests/test_dialog_properties.py"
+# The property suite, cheapest and most certain layer first (see tests/dialog_harness.py).
+SUITE = (
+    "tests/test_dialog_properties_table.py",
+    "tests/test_dialog_properties_interleaved.py",
+    "tests/test_dialog_properties_stateful.py",
+)
 UNMUTATED = "(none)"
 CANNOT_APPLY = 99
 # Seeds the mutant, then runs pytest in the same process, so the patch is in place for the tests.
@@ -70,9 +77,9 @@ class Run:
         return lines[-1] if lines else ""
 
 
-def run(mutant: str, pytest_args: list[str], target: str = SUITE) -> Run:
+def run(mutant: str, pytest_args: list[str], targets: Sequence[str] = SUITE) -> Run:
     env = {**os.environ, "DIALOG_HYPOTHESIS_PROFILE": "mutations"}  # ci's examples, no shrinking
-    command = [sys.executable, "-c", BOOTSTRAP, mutant, "-x", "-q", "-p", "no:cacheprovider", *pytest_args, target]
+    command = [sys.executable, "-c", BOOTSTRAP, mutant, "-x", "-q", "-p", "no:cacheprovider", *pytest_args, *targets]
     started = time.monotonic()
     try:
         done = subprocess.run(
@@ -113,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         r = run(name, pytest_args)
         failed = r.first_failure
-        control = run(UNMUTATED, [], failed) if name != UNMUTATED and r.returncode == 1 and failed else None
+        control = run(UNMUTATED, [], [failed]) if name != UNMUTATED and r.returncode == 1 and failed else None
         said, good = verdict(r, control)
         ok &= good
         seconds = r.seconds + (control.seconds if control else 0)
-        shown = failed.removeprefix(SUITE + "::") if failed else "-"
+        shown = failed.removeprefix("tests/test_dialog_properties_") if failed else "-"
         print(f"{name:24} {said:14} {seconds:8.1f}  {shown}", flush=True)
         if not good:
             print("    " + "\n    ".join(r.output.splitlines()[-30:]), flush=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from dialog.calendar.base import Event, Schedule
 from dialog.machine import State
@@ -157,8 +157,42 @@ def _lead_note(s: Said) -> str:
     if kind == "unreadable":
         return f'Sorry, I couldn\'t read "{words}" as a day or time, so nothing was changed. ' if words else ""
     if kind == "timezone":
-        return f"All times are in {s.schedule.timezone}. "
+        return f"All times are in {zone_in_words(s.schedule.timezone)}. "
     return ""
+
+
+# The answer to "is that eastern time?": the zone's everyday name and its city; any other zone by
+# its IANA name ("Asia/Kolkata time").
+_ZONE_NAMES: Final = {
+    **dict.fromkeys(("America/New_York", "America/Detroit", "America/Toronto", "America/Indiana/Indianapolis"),
+                    "Eastern Time"),
+    **dict.fromkeys(("America/Chicago", "America/Winnipeg"), "Central Time"),
+    **dict.fromkeys(("America/Denver", "America/Edmonton", "America/Phoenix", "America/Boise"), "Mountain Time"),
+    **dict.fromkeys(("America/Los_Angeles", "America/Vancouver"), "Pacific Time"),
+    "America/Anchorage": "Alaska Time", "Pacific/Honolulu": "Hawaii Time",
+    **dict.fromkeys(("Europe/London", "Europe/Belfast"), "UK Time"), "Europe/Dublin": "Irish Time",
+    **dict.fromkeys(("Europe/Lisbon", "Atlantic/Canary"), "Western European Time"),
+    **dict.fromkeys(
+        ("Europe/Berlin", "Europe/Paris", "Europe/Madrid", "Europe/Rome", "Europe/Amsterdam", "Europe/Brussels",
+         "Europe/Vienna", "Europe/Zurich", "Europe/Stockholm", "Europe/Oslo", "Europe/Copenhagen", "Europe/Warsaw",
+         "Europe/Prague", "Europe/Budapest", "Europe/Luxembourg"),
+        "Central European Time",
+    ),
+    **dict.fromkeys(("Europe/Athens", "Europe/Helsinki", "Europe/Kyiv", "Europe/Kiev", "Europe/Bucharest",
+                     "Europe/Sofia", "Europe/Riga", "Europe/Vilnius", "Europe/Tallinn"), "Eastern European Time"),
+    "Asia/Tokyo": "Japan Time",
+    **dict.fromkeys(("Australia/Sydney", "Australia/Melbourne", "Australia/Brisbane"), "Australian Eastern Time"),
+}  # fmt: skip
+
+
+def zone_in_words(timezone: str) -> str:
+    """ "Eastern Time (New York)" for America/New_York, "UTC" for UTC, else "Asia/Kolkata time"."""
+    if timezone in ("UTC", "Etc/UTC", "GMT", "Etc/GMT"):
+        return "UTC"
+    name = _ZONE_NAMES.get(timezone)
+    if name is None:
+        return f"{timezone} time"
+    return f"{name} ({timezone.rsplit('/', 1)[-1].replace('_', ' ')})"
 
 
 def _reprompt_body(s: Said, w: _Words) -> str:

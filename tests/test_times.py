@@ -199,6 +199,10 @@ NUMERIC_AND_ORDINAL = [
     ("30 minutes earlier", When(shift_minutes=-30)),
     ("the following day", When(shift_days=1)),
     ("same time next week", When(shift_days=7)),
+    ("move it up an hour", When(shift_minutes=-60)),  # "up" is earlier
+    ("bring it forward half an hour", When(shift_minutes=-30)),
+    ("next day same time", When(shift_days=1)),
+    ("could we do wed at 3:30?", When(weekday=2, hour=15, minute=30)),  # "wed at": a day, not a verb
 ]
 
 

@@ -12,10 +12,14 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import dialog.understanding as understanding
+from dialog import Engine, InMemoryCalendar, Schedule
+from dialog.replies import zone_in_words
+from dialog.testing import FakeClock
 from dialog.understanding import Intent, Understanding, When, understand
 from dialog.understanding.intents import AFFIRMATIVE_IDIOMS
 from dialog.understanding.normalize import normalize
@@ -192,6 +196,16 @@ def test_do_not_refusals_refuse(text: str, pending: bool) -> None:
         ("hold off, don't book yet", HESITATE),
         ("I'll confirm later", HESITATE),
         ("not at this moment", HESITATE),
+        # decided by structure: "not" / "don't ..." + a word of the present, whatever stands between
+        ("not right at the moment", HESITATE),
+        ("not just now", HESITATE),
+        ("don't book it just yet", HESITATE),
+        ("not decided yet", HESITATE),
+        ("not ready to book yet", HESITATE),
+        ("ask me later", HESITATE),
+        ("hmm not sure", HESITATE),
+        ("no I don't need it", REFUSE),
+        ("hmm no", REFUSE),  # a filler does not turn a refusal into a hesitation
         # a negated affirmative idiom is no idiom: "not good for me" asks for another time
         ("is not good for me", RESCHEDULE),
         ("not good for me", RESCHEDULE),
@@ -210,6 +224,9 @@ def test_deferrals_and_negated_idioms_are_never_yes(text: str, intent: Intent) -
         ("no, 11 instead", _at(11), None),
         ("no not 10, 11", _at(11), None),
         ("no, 3pm instead", _at(15), None),
+        ("no not ten eleven", _at(11), None),  # spoken, no comma: not "10:11"
+        ("yes but 11 would be better", _at(11), None),
+        ("later in the day, like 4", _at(16), None),  # "like 4" is "about 4"
     ],
 )
 def test_no_with_a_time_reschedules(text: str, when: dict[str, Any], lead: str | None) -> None:
@@ -223,6 +240,14 @@ def test_no_with_a_time_reschedules(text: str, when: dict[str, Any], lead: str |
         ("not Dana, Priya Nair", "Priya Nair"),
         ("actually make it with Tom Hardy", "Tom Hardy"),
         ("swap it to Lena", "Lena"),
+        ("not Dana - Mary-Kate Olsen", "Mary-Kate Olsen"),  # a spaced dash is a clause mark
+        ("sorry, I meant Zoe Chen", "Zoe Chen"),
+        ("actually, set it up with Zoe Kim", "Zoe Kim"),  # "it" is the pending call: no new request
+        ("sure, book it with Jo Park", "Jo Park"),
+        ("actually Tom Baker, not Dana", "Tom Baker"),
+        ("Priya Nair instead", "Priya Nair"),
+        ("change Dana to Priya", "Priya"),
+        ("instead of Dana, book Priya Nair", "Priya Nair"),
     ],
 )
 def test_a_change_of_person_is_a_correction(text: str, lead: str) -> None:
@@ -386,7 +411,7 @@ def test_schedule_requests_give_the_lead_and_the_time(text: str, lead: str | Non
         ("cancel the call with dana", REFUSE, {}),
         ("don't schedule anything", REFUSE, {}),
         ("don't book a call with dana", REFUSE, {}),
-        ("can you call me back later", UNCLEAR, {}),
+        ("can you call me back later", HESITATE, {}),  # a deferral (it was UNCLEAR); both re-prompt
         ("call it a day", UNCLEAR, {}),
         ("what's the weather", QUESTION, {}),  # issue 12: a question (it was UNCLEAR)
         ("", UNCLEAR, {}),
@@ -582,3 +607,90 @@ def test_intent_values_are_the_documented_strings() -> None:
 def test_pending_is_keyword_only() -> None:
     with pytest.raises(TypeError):
         understand("yes", True)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("text", "when"),
+    [
+        ("10 works", _at(10)),
+        ("yes 10 works", _at(10)),
+        ("ok 10 it is", _at(10)),
+        ("11 is fine", _at(11)),
+    ],
+)
+def test_an_hour_that_opens_an_affirmative_answer_is_a_restated_time(text: str, when: dict[str, Any]) -> None:
+    """The engine books when it is the proposal's own time and moves to it otherwise."""
+    result = understand(text, pending=True)
+    assert (result.intent, _fields(result.when), result.affirms) == (RESCHEDULE, when, True)
+
+
+@pytest.mark.parametrize("text", ["10 is bad for me", "i'm busy at ten", "I'm not available then"])
+def test_a_time_said_as_busy_is_rejected(text: str) -> None:
+    result = understand(text, pending=True)
+    assert (result.intent, result.when) == (RESCHEDULE, None)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("on smarch 3rd", "smarch 3rd"), ("decmber the 3rd at 10", "decmber the 3rd"), ("novmber 30", "novmber 30")],
+)
+def test_a_day_after_a_misspelt_month_is_asked_about(text: str, words: str) -> None:
+    result = understand(text, pending=True)
+    assert (result.when, result.unreadable) == (None, words)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I'm available", "I can make that work", "that would work", "count me in", "yeah that's perfect thanks a lot"],
+)
+def test_more_idioms_confirm(text: str) -> None:
+    assert understand(text, pending=True).intent is CONFIRM
+
+
+@pytest.mark.parametrize(
+    ("text", "cancels"),
+    [("cxl", True), ("remove the call from my calendar", True), ("can you call off the meeting with dana", True)],
+)
+def test_cancellations_in_other_words(text: str, cancels: bool) -> None:
+    result = understand(text, pending=True)
+    assert (result.intent, result.cancels) == (REFUSE, cancels)
+
+
+@pytest.mark.parametrize(
+    ("text", "lead", "when"),
+    [
+        ("hey, book Tom Baker for wednesday at 2", "Tom Baker", _at(14, weekday=2)),
+        ("need a call w Jo Park tomorrow 2pm", "Jo Park", _at(14, days_ahead=1)),
+        ("schedule me with Kim Lee tomorrow at 9", "Kim Lee", _at(9, days_ahead=1)),
+        ("can you book me in with Dr. Patel on Thursday at 2?", "Dr Patel", _at(14, weekday=3)),
+        ("put a call in with Sam Wu on wednesday at 1", "Sam Wu", _at(13, weekday=2)),
+        ("could you set one up with Ana De La Cruz wed at 3:30?", "Ana De La Cruz", _at(15, 30, weekday=2)),
+    ],
+)
+def test_more_ways_to_ask_for_a_call(text: str, lead: str, when: dict[str, Any]) -> None:
+    result = understand(text, pending=False)
+    assert (result.intent, result.lead, _fields(result.when)) == (SCHEDULE, lead, when)
+
+
+@pytest.mark.parametrize(
+    ("zone", "words"),
+    [
+        ("America/New_York", "Eastern Time (New York)"),
+        ("Europe/Berlin", "Central European Time (Berlin)"),
+        ("America/Los_Angeles", "Pacific Time (Los Angeles)"),
+        ("Asia/Kolkata", "Asia/Kolkata time"),
+        ("UTC", "UTC"),
+    ],
+)
+def test_the_timezone_answer_names_the_zone_in_words(zone: str, words: str) -> None:
+    assert zone_in_words(zone) == words
+
+
+def test_the_engine_answers_the_timezone_question_in_words(redis_client: redis.Redis, clock: FakeClock) -> None:
+    """Issue 12: "is that eastern time?" is answered with the tenant's zone in words; nothing moves."""
+    calendar = InMemoryCalendar(Schedule(timezone="America/New_York"))
+    engine = Engine(redis_client, calendar=calendar, clock=clock)
+    proposed = engine.handle("tz", "schedule a call with Dana Scully tomorrow at 10am")
+    reply = engine.handle("tz", "is that eastern time?")
+    assert (reply.outcome, reply.proposal) == ("reprompted", proposed.proposal)
+    assert reply.text.startswith("All times are in Eastern Time (New York). ")

@@ -48,7 +48,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from .normalize import MONTHS, NUMBER_WORDS, normalize, vocabulary
+from .normalize import MONTHS, NUMBER_WORDS, normalize, one_edit, vocabulary
 from .times import TIME_WORDS, WEEKDAYS, TimeScan, When, scan
 
 
@@ -117,6 +117,10 @@ AFFIRMATIVE_IDIOMS: Final = (
     "why not", "of course", "no doubt", "i don't mind", "don't mind", "do not mind", "no objection",
     "no objections", "sure thing", "you bet", "put it in", "pencil it in", "lock it in", "see you then",
     "fine with me", "fine by me", "works for me", "good for me", "all good", "okie dokie", "sounds like a plan",
+    "i'm available", "i am available", "i'm free then", "i can do that", "i can do it", "i can do then",
+    "i can make it", "i can make that", "make that work", "count me in", "that'll work", "that will work",
+    "that would work", "that should work", "should work", "should be fine", "would be fine", "will be fine",
+    "suits me", "that suits", "it is", "it's a date", "can do",
 )  # fmt: skip
 # Not after a negation: "not good for me", "that doesn't work for me" are no idiom for yes.
 _IDIOM: Final = re.compile(
@@ -136,15 +140,21 @@ _HARMLESS: Final = vocabulary(
     "it that that's this the a call meeting appointment one please pls plz thanks thank you thx ty cheers i we "
     "me us ahead let's sounds looks seems for then and just so well oh ah now is it's be would will that'd "
     "i'd like all very much really totally on in to by sir ma'am mate appreciate appreciated time slot calendar "
-    "with me my ty"
+    "with me my ty lot lots again kindly work"
 )
 _AFFIRMATIVE_OR_HARMLESS: Final = _AFFIRMATIVE | _HARMLESS
 _REFUSALS: Final = vocabulary(
     "no nope nah naw nay cancel cancelled canceled never nevermind don't not stop forget skip abort negative "
-    "decline declined can't cannot won't pass"
+    "decline declined can't cannot won't pass cxl cncl"
 )
-_REFUSAL_PHRASES: Final = _Phrases("scratch that", "drop it", "call it off")
-_CANCELLATION: Final = _Phrases("cancel", "cancel it", "call it off", "call off", "drop it", "scrap it", "scratch that")
+_REMOVALS: Final = _each(
+    ("remove", "delete", "take off", "call off", "scrap", "drop"),
+    ("it", "that", "the call", "the meeting", "the appointment", "my call", "my meeting", "my appointment"),
+)
+_REFUSAL_PHRASES: Final = _Phrases("scratch that", "drop it", "call it off", "call off", *_REMOVALS)
+_CANCELLATION: Final = _Phrases(
+    "cancel", "cancel it", "call it off", "call off", "drop it", "scrap it", "scratch that", "cxl", "cncl", *_REMOVALS
+)
 _CHANGE_OF_MIND: Final = _Phrases("changed my mind", "change of mind", "change of plan", "change of plans")
 _HESITATION: Final = _Phrases(
     "not yet", "wait", "waiting", "hold on", "hold up", "hang on", "hm", "hmm", "mm", "maybe", "perhaps",
@@ -176,7 +186,7 @@ _RESCHEDULE: Final = _Phrases(
     *_each(("doesn't", "does not", "won't", "will not", "wouldn't", "would not"), ("work",)),
 )  # fmt: skip
 
-_VERBS: Final = r"schedule|book|set up|setup|arrange|organi[sz]e|plan|add|create|make|put in|line up|get|need|want"
+_VERBS: Final = r"schedule|book|set up|setup|arrange|organi[sz]e|plan|add|create|make|put in|put|line up|get|need|want"
 _NOUNS: Final = (
     r"calls?|meetings?|appointments?|appt|chat|demo|session|sync|catch ?up|conversation|conference|meet|slot"
 )
@@ -186,7 +196,7 @@ _SCHEDULE: Final = re.compile(
     rf" (?P<verb>{_VERBS})(?: (?!with )\S+){{0,3}}? (?P<noun>{_NOUNS})(?= )"
     rf"| (?:{_NOUNS}) with (?!{_PRONOUN})[^\W\d_]"
     rf"| (?P<verb2>schedule|book|arrange|set up|setup|set (?:1|one|it|something) up|organi[sz]e)"
-    rf"(?: (?:it|a time|some time|time|something))? with "
+    rf"(?: (?:it|a time|some time|time|something|me|us|me in|us in|in))? with "
     rf"(?!{_PRONOUN})[^\W\d_]"
     rf"| (?:(?P<opener>{_CALL_OPENERS}) )?(?P<call>call|meet|ring|phone) (?P<who>[^\W\d_][\w']*)"
     rf"| (?P<book>book|schedule) (?P<bname>[^\W\d_][\w'-]*)"
@@ -245,10 +255,20 @@ def understand(text: str, *, pending: bool) -> Understanding:
     )
     if _is_question(said, request):
         return Understanding(Intent.QUESTION, None, None, topic=topic)
-    if (pending or request is None) and _DEFERRAL.search(said.padded, said.tokens):
+    if (pending or request is None) and (
+        _DEFERRAL.search(said.padded, said.tokens)
+        or (not _DEFER_WORDS.isdisjoint(said.tokens) and _NOT_NOW.search(said.padded))
+    ):
         return Understanding(Intent.HESITATE, None, None)  # a deferral is a hesitation (spec 4.3)
     intent = _pending_intent(said, request) if pending else _idle_intent(said, request)
     lead = request.lead if request is not None and intent is Intent.SCHEDULE else None
+    if (
+        pending
+        and intent is Intent.SCHEDULE
+        and said.scan.when is None
+        and not _CORRECTION_CUES.isdisjoint(said.tokens)
+    ):
+        return Understanding(Intent.CORRECTION, None, lead)  # "instead of Dana, book Priya Nair": same time
     if pending and intent is not Intent.SCHEDULE and "cancel" not in said.tokens and not cancelling(said):
         changed = _lead_change(said)
         if changed is not None and (said.scan.when is None or intent is Intent.RESCHEDULE):
@@ -278,14 +298,29 @@ _DEFERRAL: Final = _Phrases(
     "i'll confirm", "i will confirm", "i'll let you know", "i will let you know", "let you know", "i'll get back",
     "get back to you", "get back to u", "confirm later", "decide later", "i'll decide", "i'll check", "let me check",
     "let me think", "think about it", "let me see", "i'll think", "circle back", "come back to you",
-    "put it on hold", "on hold", "not today", "not just yet", "hang fire",
+    "put it on hold", "on hold", "not today", "not just yet", "hang fire", "ask me later", "ask me again later",
+    "remind me later", "call me back", "call you back", "ping me later", "try me later", "text me later",
+    "sleep on it", "hold that thought", "haven't decided", "not decided", "still deciding", "still thinking",
+    "be right back", "brb", "need to check", "have to check", "gotta check", "need to ask", "have to ask",
+    "need to talk to", "check with", "talk to my", "run it by", "not ready",
 )  # fmt: skip
+# "not" (or "don't ...") + a word of the present: "not right at the moment", "not just now", "don't book
+# it just yet", "not for now": a deferral by its structure, whatever words stand between.
+_DEFER_WORDS: Final = vocabulary("now yet moment minute present sec second today")
+_NOT_NOW: Final = re.compile(
+    r" (?:not|don't|do not|can't|cannot)(?: (?:book|it|that|this|confirm|schedule|lock|in|do|decide|decided|commit"
+    r"|to|ready|sure|certain|confirmed|settled|need|want))*"
+    r" (?:(?:just|right|quite|for|at|the|this|that|yet) )*"
+    r"(?:now|yet|(?:at |for )?the moment|(?:at )?present|this (?:minute|second|moment|sec)|today)(?= )"
+)
 _TIME_TOKENS: Final = TIME_WORDS | frozenset(WEEKDAYS) | frozenset(MONTHS)
 _LEAD_MARKER: Final = re.compile(
     r" (?:make (?:it|that)(?: with| for)?"
-    r"|(?:change|switch|swap)(?: (?:it|that|the (?:lead|attendee|contact|person|name|guest)))? (?:to|with|for)"
+    r"|(?:change|switch|swap)(?: (?:it|that|the (?:lead|attendee|contact|person|name|guest)|[^\W\d_]+))?"
+    r" (?:to|with|for)"
     r"|swap in|(?:replace|swap) \S+ (?:with|for)|put|should be(?: with| for)?|meant to be(?: with)?"
-    r"|supposed to be(?: with)?|it's (?:with|for)|call's with|is with|be with|but (?:with|for)|with|w|for|need"
+    r"|supposed to be(?: with)?|i meant|meant|it's (?:with|for)|call's with|is with|be with|but (?:with|for)"
+    r"|with|w|for|need"
     r"|person ,|person :|lead is|attendee is|contact is|not \S+ ,|instead of \S+ put|it's|up with)(?= )"
 )
 _LEAD_STOP: Final = vocabulary(
@@ -320,10 +355,38 @@ def _lead_change(said: _Said) -> str | None:
             ):
                 continue
             found = found or name
-        return found
+        return found or _name_instead(said)
     return None
 
 
+# "Priya Nair instead", "actually Tom Baker, not Dana", "Priya instead of Dana": a name said alone
+# with "instead" or a rejected name after it.
+_NAME_INSTEAD: Final = re.compile(
+    r"^ (?:(?:actually|oh|oops|sorry|no|nope|wait|um|hmm|ok|okay) (?:, )?)*"
+    r"(?P<name>[^\W\d_][\w'-]*(?: [^\W\d_][\w'-]*){0,3}) (?:, )?(?:instead|, not [^\W\d_])"
+)
+
+
+def _name_instead(said: _Said) -> str | None:
+    match = _NAME_INSTEAD.match(said.text)
+    if match is None:
+        return None
+    words = match["name"].split()
+    if any(w in _NOT_A_NAME or w in _LEAD_STOP or w in _NOT_NAME_WORDS for w in words):
+        return None
+    return _name(words)
+
+
+_NOT_NAME_WORDS: Final = (
+    _AFFIRMATIVE_OR_HARMLESS
+    | _REFUSALS
+    | _SCHEDULE_HINTS
+    | _MOVES
+    | vocabulary("later earlier sooner something hmm hm mm i'm")
+)
+
+
+_CORRECTION_CUES: Final = vocabulary("instead actually wrong meant sorry oops not rather")
 _LEAD_CUES: Final = vocabulary(
     "make with w for swap switch change replace put should meant supposed it's call's lead attendee contact person "
     "instead need not"
@@ -439,10 +502,10 @@ def _hesitation_or_negated_move(said: _Said) -> Intent | None:
     if (
         hesitation is not None
         and hesitation.group(0).strip() in _WEAK_HESITATION
-        and _RESCHEDULE.search(said.padded, said.tokens)
+        and (_RESCHEDULE.search(said.padded, said.tokens) or _is_refusal(said.padded, said.tokens))
         and _HESITATION.search(said.padded.replace(hesitation.group(0), " ", 1), said.tokens) is None
     ):
-        hesitation = None  # "hmm can we move it": a filler does not beat a clear request
+        hesitation = None  # "hmm can we move it", "hmm no": a filler does not beat a clear answer
     if lone_later or hesitation is not None:
         return Intent.HESITATE
     negated = _NEGATED_MOVE.search(said.padded) if not _MOVES.isdisjoint(said.tokens) else None
@@ -489,21 +552,9 @@ def _near_confirmation(word: str) -> bool:
     """One edit (insert, delete, substitute, swap) from a confirmation word, and from no refusal word."""
     if len(word) < 3 or not word.isalpha() or word in _TYPO_NEVER:
         return False
-    if any(_one_edit(word, refusal) for refusal in _TYPO_NEVER):
+    if any(one_edit(word, refusal) for refusal in _TYPO_NEVER):
         return False
-    return any(_one_edit(word, target) for target in _TYPO_TARGETS)
-
-
-def _one_edit(a: str, b: str) -> bool:
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (
-            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
-        )
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+    return any(one_edit(word, target) for target in _TYPO_TARGETS)
 
 
 def _schedule_request(said: _Said) -> _Request | None:
@@ -519,7 +570,7 @@ def _schedule_request(said: _Said) -> _Request | None:
             name = match["bname"]
             if name in _NOT_A_NAME or name in _LEAD_STOP or name in _SCHEDULE_HINTS or name in _BOOK_OBJECTS:
                 continue
-            lead = _name(said.text[match.end("book") :].split())
+            lead = _name(said.plain[match.end("book") :].split())
             if lead is None:
                 continue
             return _Request(lead, replaces_proposal=True)
@@ -530,7 +581,9 @@ def _schedule_request(said: _Said) -> _Request | None:
 def _request(said: _Said, match: re.Match[str]) -> _Request:
     lead = _lead(said.text, (_WITH,))
     if lead is not None:
-        fresh = (match["verb"] or match["verb2"]) is not None and not _is_definite(said.plain, match)
+        verb = match["verb"] or match["verb2"]  # "set it up with X", "book it with X": "it" is the pending call
+        pending_call = verb is not None and (verb.endswith(" it up") or " it with " in match.group(0))
+        fresh = verb is not None and not pending_call and not _is_definite(said.plain, match)
         return _Request(lead, replaces_proposal=fresh)
     return _Request(_lead(said.text, (_CALL_VERB, _FOR) if match["call"] else (_FOR,)), replaces_proposal=False)
 

@@ -54,6 +54,8 @@ _TRANSLATE: Final = str.maketrans(
         **dict.fromkeys("👎❌✖🚫", _NO),
         "🤔": " hmm ",
         "\u3002": ".",  # ideographic full stop
+        "\u2013": ",",  # en dash and em dash: "not Dana \u2014 Priya Nair"
+        "\u2014": ",",
         "@": " at ",
         "&": " and ",
         # Skin tones, variation selectors and joiners glue emoji together; drop them so 👍🏽 reads as 👍.
@@ -67,6 +69,7 @@ _TITLE_DOT: Final = re.compile(r"\b(dr|mr|mrs|ms|mx|prof|st|jr|sr)\.")
 _HYPHEN_NO: Final = re.compile(r"\b(?:nuh|uh)-uh\b")
 _SPLIT_HYPHEN: Final = re.compile(r"\b(uh|mm|e|re|un|nuh)-")
 _WITH_SLASH: Final = re.compile(r"\bw/ ?")
+_SPACED_DASH: Final = re.compile(r"(?:^|\s)-+(?:\s|$)")  # "not Dana - Priya Nair": a clause mark
 _CLAUSE_MARKS: Final = ",;!.:\n\r\v\f\x85\u2028\u2029"
 # A token is a number with its joints and suffix ("10:30", "2026-11-24", "10.30am", "24th"), a word
 # with inner apostrophes ("don't"), "?" or one clause mark; anything else (symbols, emoji, "_") separates.
@@ -87,7 +90,7 @@ _RESPELL: Final[Mapping[str, str]] = {
     "dont": "don't", "cant": "can't", "wont": "won't", "isnt": "isn't", "doesnt": "doesn't",
     "didnt": "didn't", "wasnt": "wasn't", "arent": "aren't", "wouldnt": "wouldn't",
     "couldnt": "couldn't", "shouldnt": "shouldn't", "im": "i'm", "ive": "i've", "lets": "let's",
-    "thats": "that's", "whats": "what's", "its": "it's", "o'clock": "oclock", "o'clok": "oclock",
+    "thats": "that's", "whats": "what's", "its": "it's", "o'clock": "oclock", "o'clok": "oclock", "w": "with",
     **dict.fromkeys(_CLAUSE_MARKS, ","),
 }  # fmt: skip
 _FILLERS: Final = vocabulary("uh um er erm uhm ah eh")
@@ -175,7 +178,7 @@ def _prepare(text: str) -> str:
     if "-uh" in text:
         text = _HYPHEN_NO.sub(_NO, text)
     if "-" in text:
-        text = _SPLIT_HYPHEN.sub(r"\1 ", text.replace("-ish", " ish"))
+        text = _SPLIT_HYPHEN.sub(r"\1 ", _SPACED_DASH.sub(" , ", text.replace("-ish", " ish")))
     if "w/" in text:
         text = _WITH_SLASH.sub("with ", text)
     return text
@@ -214,11 +217,11 @@ def _rewrite_at(tokens: Sequence[str], i: int, out: Sequence[str]) -> tuple[Sequ
         return (_PAIRS[token, after],), 2
     if token in _SINGLES:
         return (_SINGLES[token],), 1
+    if token == "like" and (after[:1].isdecimal() or after in NUMBER_WORDS):  # "at like eleven", "like 4"
+        return (() if out and out[-1] in ("at", "around", "about", "by") else ("about",)), 1
     if token in _FILLERS or (token in _OPENERS and after and (not out or out[-1] == ",")):
         return (), 1
-    if token == "like" and (after[:1].isdecimal() or after in NUMBER_WORDS):  # "at like eleven"
-        return (), 1
-    found = _fraction(tokens, i) or _clock_words(tokens, i) or _day_ordinal(tokens, i)
+    found = _fraction(tokens, i) or _clock_words(tokens, i, out[-1] if out else "") or _day_ordinal(tokens, i)
     if found is not None:
         return (found[0],), found[1]
     word, used = _number(tokens, i, out[-1] if out else "")
@@ -256,8 +259,9 @@ def _fraction(tokens: Sequence[str], i: int) -> tuple[str, int] | None:
     return f"{hour[0]}:{_FRACTIONS[token]:02d}", 2 + hour[1]
 
 
-def _clock_words(tokens: Sequence[str], i: int) -> tuple[str, int] | None:
-    """``ten thirty`` -> 10:30, ``ten oh five`` -> 10:05; not ``two thirty minute calls``."""
+def _clock_words(tokens: Sequence[str], i: int, previous: str = "") -> tuple[str, int] | None:
+    """``ten thirty`` -> 10:30, ``ten oh five`` -> 10:05; not ``two thirty minute calls``, nor ``not
+    ten eleven`` (a corrected hour, then the new one)."""
     hour = _cardinal(tokens, i)
     if hour is None or not 1 <= hour[0] <= 12:
         return None
@@ -265,7 +269,7 @@ def _clock_words(tokens: Sequence[str], i: int) -> tuple[str, int] | None:
     if j + 1 < len(tokens) and tokens[j] in ("oh", "o") and tokens[j + 1] in _UNITS:
         return f"{hour[0]}:{_UNITS[tokens[j + 1]]:02d}", j + 2 - i
     minute = _cardinal(tokens, j)
-    if minute is None or not 10 <= minute[0] <= 59:
+    if minute is None or not 10 <= minute[0] <= 59 or (minute[0] <= 12 and previous in ("no", "not")):
         return None
     end = j + minute[1]
     if end < len(tokens) and tokens[end] in _DURATIONS:
@@ -296,3 +300,16 @@ def _ordinal(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
     if token in _TENS and i + 1 < len(tokens) and tokens[i + 1] in _UNIT_ORDINALS:
         return _TENS[token] + _UNIT_ORDINALS[tokens[i + 1]], 2
     return (_ORDINALS[token], 1) if token in _ORDINALS else None
+
+
+def one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` is one edit (insert, delete, substitute, swap of neighbours) from ``b``."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+        )
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
-from .normalize import MONTHS, normalize, vocabulary
+from .normalize import MONTHS, normalize, one_edit, vocabulary
 
 WEEKDAYS: Final[Mapping[str, int]] = {
     "monday": 0, "mon": 0, "tuesday": 1, "tue": 1, "tues": 1, "wednesday": 2, "wed": 2, "weds": 2,
@@ -54,7 +54,9 @@ _POD_WORDS: Final[Mapping[str, str]] = {
     "night": "evening",
 }
 _GUARDED_WEEKDAYS: Final = vocabulary("mon wed weds sat sun")
-_WEEKDAY_GUARDS: Final = vocabulary("on next this by until till")
+_WEEKDAY_GUARDS: Final = vocabulary("on next this by until till til do say try or from")
+# After a guarded abbreviation: "wed at 3:30", "sat morning", "mon the 30th".
+_WEEKDAY_GUARDS_AFTER: Final = vocabulary("at morning afternoon evening the")
 _TOMORROW: Final = vocabulary("tomorrow tmrw tmr tmw tomorow tommorow tommorrow tomoro 2moro")
 _NOONS: Final = vocabulary("noon midday lunchtime midnight")
 _DAY_WORDS: Final = frozenset(WEEKDAYS) | _TOMORROW | {"today", "tonight"}
@@ -80,7 +82,8 @@ _ORDINAL_DAY: Final = re.compile(r"(\d{1,2})(?:st|nd|rd|th)")
 # "not (at) 3pm", "thursday (is) bad": words before or after a mention that reject it.
 _REJECT_SKIP: Final = vocabulary("at on for the until till next this by")
 _REJECTING_PREFIXES: Final = {
-    ("not",), ("except",), ("can't",), ("instead", "of"), ("rather", "than"), ("can't", "do"), ("cannot", "do"),
+    ("not",), ("except",), ("can't",), ("busy",), ("unavailable",), ("instead", "of"), ("rather", "than"),
+    ("can't", "do"), ("cannot", "do"),
     ("can't", "make"), ("cannot", "make"),
 }  # fmt: skip
 _COPULAS: Final = {("is",), ("would", "be"), ("will", "be")}
@@ -308,7 +311,10 @@ def _unreadable(start: int, end: int) -> tuple[_Found, ...]:
 
 def _read_weekday(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     word = tokens[i]
-    if word in _GUARDED_WEEKDAYS and not (_at(tokens, i - 1) in _WEEKDAY_GUARDS or _at(tokens, i + 1)[:1].isdecimal()):
+    after = _at(tokens, i + 1)
+    if word in _GUARDED_WEEKDAYS and not (
+        _at(tokens, i - 1) in _WEEKDAY_GUARDS or after[:1].isdecimal() or after in _WEEKDAY_GUARDS_AFTER
+    ):
         return ()
     if (_at(tokens, i - 2), _at(tokens, i - 1)) == ("next", "next"):
         return _unreadable(i - 2, i + 1)  # "next next thursday"
@@ -359,8 +365,8 @@ def _direction(tokens: Sequence[str], start: int, end: int) -> int | None:
     window = set(tokens[max(0, start - 4) : start])
     if not _PUSHES.isdisjoint(window) and "forward" not in window:
         return 1
-    if "forward" in window and "bring" in window:
-        return -1
+    if ("forward" in window and "bring" in window) or ("up" in window and not _MOVERS.isdisjoint(window | {"bring"})):
+        return -1  # "bring it forward an hour", "move it up 30 minutes"
     return 0 if not _MOVERS.isdisjoint(window) else None
 
 
@@ -408,8 +414,8 @@ def _read_days(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     size = 7 if tokens[i] in ("week", "weeks") else 1
     before, after = _at(tokens, i - 1), _at(tokens, i + 1)
     if size == 1 and tokens[i] == "day":
-        if before in ("following", "next") and _at(tokens, i - 2) in ("the", "to", "on"):
-            return (_Found(i - 2, i + 1, shift_days=1),)
+        if before in ("following", "next") and _at(tokens, i - 2) in ("the", "to", "on", "", "time"):
+            return (_Found(i - 2 if _at(tokens, i - 2) in ("the", "to", "on") else i - 1, i + 1, shift_days=1),)
         if before == "the" and after == "after" and _at(tokens, i + 2) not in _TOMORROW:
             return (_Found(i - 1, i + 2, shift_days=1),)
     if size == 7 and before == "next":
@@ -493,12 +499,28 @@ def _read_number(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
         found = _iso_date(i, *map(int, iso.groups()))
         return (found,) if found else _unreadable(i, i + 1)
     ordinal = _ORDINAL_DAY.fullmatch(token)
+    near = _misspelt_month(tokens, i) if ordinal or token.isdecimal() else None
+    if near is not None:
+        return _unreadable(near, i + 1)  # "smarch 3rd", "decmber the 3rd": a day, but of which month?
     if ordinal:
         return _day_of_month(tokens, i, int(ordinal[1]))
     if _at(tokens, i + 1) == "ish":
         return _unreadable(i, i + 2)
     found = _clock_mention(tokens, i)
     return (found,) if found else ()
+
+
+_MONTH_NAMES: Final = tuple(m for m in MONTHS if len(m) >= 4)
+_NOT_MONTHS: Final = vocabulary("mary marc match jane tune jury duly maybe mayo mark")
+
+
+def _misspelt_month(tokens: Sequence[str], i: int) -> int | None:
+    """Where a word one edit from a month name stands right before the day at ``i`` ("decmber 3")."""
+    j = i - 2 if _at(tokens, i - 1) == "the" else i - 1
+    word = _at(tokens, j)
+    if len(word) < 4 or word in MONTHS or word in _NOT_MONTHS or not word.isalpha():
+        return None
+    return j if any(one_edit(word, month) for month in _MONTH_NAMES) else None
 
 
 def _numeric_date(token: str, i: int) -> tuple[_Found, ...]:
@@ -564,7 +586,15 @@ def _in_time_position(tokens: Sequence[str], i: int) -> bool:
     # "no, 11 instead", "no not 10, 11": a correction names hours too
     corrected = before in ("no", "not") or (before.isdecimal() and _at(tokens, i - 2) in ("no", "not"))
     placed = corrected or before in _HOUR_BEFORE or (_at(tokens, i - 2), before) in _HOUR_BEFORE_PAIRS
-    return placed and (after == "" or after in _HOUR_AFTER or (corrected and after.isdecimal()))
+    if not placed:
+        # "10 works", "yes 10 is fine", "but 11 would be better", "3 is bad for me": an hour that
+        # opens the answer and is judged by the next word.
+        return before in _ANSWER_OPENERS and after in _JUDGED_BY
+    return after == "" or after in _HOUR_AFTER or (corrected and after.isdecimal())
+
+
+_ANSWER_OPENERS: Final = vocabulary("yes yeah yep yup ok okay sure but maybe perhaps actually hmm sorry") | {""}
+_JUDGED_BY: Final = vocabulary("works work is it would suits sounds instead please pls then ok okay better ?")
 
 
 def _bare(hour_text: str, minute_text: str | None, start: int, end: int) -> _Found | None:

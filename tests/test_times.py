@@ -202,6 +202,7 @@ NUMERIC_AND_ORDINAL = [
     ("move it up an hour", When(shift_minutes=-60)),  # "up" is earlier
     ("bring it forward half an hour", When(shift_minutes=-30)),
     ("next day same time", When(shift_days=1)),
+    ("ninety minutes later", When(shift_minutes=90)),
     ("could we do wed at 3:30?", When(weekday=2, hour=15, minute=30)),  # "wed at": a day, not a verb
 ]
 

@@ -694,3 +694,22 @@ def test_the_engine_answers_the_timezone_question_in_words(redis_client: redis.R
     reply = engine.handle("tz", "is that eastern time?")
     assert (reply.outcome, reply.proposal) == ("reprompted", proposed.proposal)
     assert reply.text.startswith("All times are in Eastern Time (New York). ")
+
+
+@pytest.mark.parametrize(
+    ("text", "when"),
+    [
+        ("four in the afternoon", _at(16)),  # not the afternoon's first slot
+        ("how about 9 this morning", _at(9, days_ahead=0)),
+        ("lunch time tomorrow", _at(12, days_ahead=1)),
+        ("can't make it tomorrow, can we do wednesday?", {"weekday": 2}),  # never tomorrow
+    ],
+)
+def test_spoken_and_idiomatic_times(text: str, when: dict[str, Any]) -> None:
+    result = understand(text, pending=True)
+    assert (result.intent, _fields(result.when)) == (RESCHEDULE, when)
+
+
+@pytest.mark.parametrize("text", ["cancel the 10am", "please delete the booking", "kill it"])
+def test_a_cancellation_naming_the_time_cancels(text: str) -> None:
+    assert understand(text, pending=True).intent is REFUSE

@@ -148,8 +148,20 @@ _REFUSALS: Final = vocabulary(
     "decline declined can't cannot won't pass cxl cncl"
 )
 _REMOVALS: Final = _each(
-    ("remove", "delete", "take off", "call off", "scrap", "drop"),
-    ("it", "that", "the call", "the meeting", "the appointment", "my call", "my meeting", "my appointment"),
+    ("remove", "delete", "take off", "call off", "scrap", "drop", "kill"),
+    (
+        "it",
+        "that",
+        "the call",
+        "the meeting",
+        "the appointment",
+        "my call",
+        "my meeting",
+        "my appointment",
+        "the booking",
+        "my booking",
+        "the reservation",
+    ),
 )
 _REFUSAL_PHRASES: Final = _Phrases("scratch that", "drop it", "call it off", "call off", *_REMOVALS)
 _CANCELLATION: Final = _Phrases(
@@ -285,6 +297,7 @@ def cancelling(said: _Said) -> bool:
 
 
 _CALL_NOUNS: Final = vocabulary("call meeting appointment appt")
+_NO_MOVE: Final = vocabulary("instead do make how what rather prefer")
 _USES_TIME: Final = frozenset({Intent.RESCHEDULE, Intent.SCHEDULE, Intent.UNCLEAR, Intent.CORRECTION})
 _ZONE_WORDS: Final = vocabulary(
     "timezone timezones tz utc gmt est edt pst pdt cst cdt mst bst cet cest ist eastern pacific central mountain"
@@ -475,8 +488,8 @@ def _read(text: str) -> _Said:
 def _pending_intent(said: _Said, request: _Request | None) -> Intent:
     if request is not None and request.replaces_proposal:
         return Intent.SCHEDULE
-    if "cancel" in said.tokens and not _CALL_NOUNS.isdisjoint(said.tokens) and _answer(said) is Intent.REFUSE:
-        return Intent.REFUSE  # "cancel the 10am call": the time names the call, it asks for no move
+    if "cancel" in said.tokens and _cancels_the_call(said):
+        return Intent.REFUSE  # "cancel the 10am call", "cancel the 10am": the time names the call
     if said.scan.when is not None:
         return Intent.RESCHEDULE
     early = _hesitation_or_negated_move(said)
@@ -485,6 +498,14 @@ def _pending_intent(said: _Said, request: _Request | None) -> Intent:
     if said.scan.rejected or _RESCHEDULE.search(said.padded, said.tokens):
         return Intent.RESCHEDULE
     return _answer(said)
+
+
+def _cancels_the_call(said: _Said) -> bool:
+    if _answer(said) is not Intent.REFUSE:
+        return False
+    return not _CALL_NOUNS.isdisjoint(said.tokens) or (
+        _MOVES.isdisjoint(said.tokens) and _NO_MOVE.isdisjoint(said.tokens)
+    )
 
 
 def _idle_intent(said: _Said, request: _Request | None) -> Intent:

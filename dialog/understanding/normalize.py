@@ -109,7 +109,9 @@ _SMALL: Final = _numbered(
     start=0,
 )
 _UNITS: Final[Mapping[str, int]] = {w: n for w, n in _SMALL.items() if 1 <= n <= 9}
-_TENS: Final[Mapping[str, int]] = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50}
+_TENS: Final[Mapping[str, int]] = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+}  # fmt: skip
 _ORDINALS: Final = _numbered(
     "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
     "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth",
@@ -181,7 +183,17 @@ def _prepare(text: str) -> str:
         text = _SPLIT_HYPHEN.sub(r"\1 ", _SPACED_DASH.sub(" , ", text.replace("-ish", " ish")))
     if "w/" in text:
         text = _WITH_SLASH.sub("with ", text)
+    if "lunch" in text or "first thing" in text:
+        text = _TIME_IDIOMS.sub(lambda m: _TIME_IDIOM_WORDS[m[0]], text)
     return text
+
+
+# "lunch time" is noon as "lunchtime" is; "first thing (tomorrow)" is the morning.
+_TIME_IDIOM_WORDS: Final[Mapping[str, str]] = {
+    "lunch time": "lunchtime", "at lunch": "at lunchtime", "first thing in the morning": "morning",
+    "first thing": "morning",
+}  # fmt: skip
+_TIME_IDIOMS: Final = re.compile(r"\b(?:" + "|".join(sorted(_TIME_IDIOM_WORDS, key=len, reverse=True)) + r")\b")
 
 
 def _unstretch(token: str) -> str:

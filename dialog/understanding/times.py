@@ -223,9 +223,9 @@ def scan(tokens: Sequence[str]) -> TimeScan:
         if _is_rejected(tokens, found):
             rejected = True
             continue
-        if found.day is not None and day is not None and found.day.weekday is not None and day.weekday is None:
+        if found.day is not None and day is not None and found.day.weekday is not None and _dated(day):
             day = day._replace(weekday=found.day.weekday)  # "the 1st, a tuesday": both kept, checked later
-        elif found.day is not None and day is not None and day.weekday is not None and found.day.weekday is None:
+        elif found.day is not None and day is not None and day.weekday is not None and _dated(found.day):
             day = found.day._replace(weekday=day.weekday)  # "tuesday the 1st"
         else:
             day = found.day or day
@@ -289,11 +289,18 @@ def _mentions(tokens: Sequence[str]) -> list[_Found]:
     return found
 
 
+def _dated(day: _Day) -> bool:
+    """A day said as a date, without a weekday yet: a weekday said with it is checked against it."""
+    return day.weekday is None and (day.date or day.numeric or day.day_of_month) is not None
+
+
 def _is_rejected(tokens: Sequence[str], found: _Found) -> bool:
     start = found.start - 1 if _at(tokens, found.start - 1) in _REJECT_SKIP else found.start
     last = _at(tokens, start - 1)
     if (last,) in _REJECTING_PREFIXES or (_at(tokens, start - 2), last) in _REJECTING_PREFIXES:
         return True
+    if last in ("it", "that") and (_at(tokens, start - 3), _at(tokens, start - 2)) in _REJECTING_PREFIXES:
+        return True  # "can't make it tomorrow", "can't do that at 3"
     return _at(tokens, found.end) in _SUFFIX_STARTS and _rejected_after(tokens, found.end)
 
 
@@ -586,6 +593,8 @@ def _in_time_position(tokens: Sequence[str], i: int) -> bool:
     # "no, 11 instead", "no not 10, 11": a correction names hours too
     corrected = before in ("no", "not") or (before.isdecimal() and _at(tokens, i - 2) in ("no", "not"))
     placed = corrected or before in _HOUR_BEFORE or (_at(tokens, i - 2), before) in _HOUR_BEFORE_PAIRS
+    if after in _POD_WORDS or (after in ("in", "this") and _at(tokens, i + 1 + (after == "in") + 1) in _POD_WORDS):
+        return True  # "4 in the afternoon", "9 this morning"
     if not placed:
         # "10 works", "yes 10 is fine", "but 11 would be better", "3 is bad for me": an hour that
         # opens the answer and is judged by the next word.

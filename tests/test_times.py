@@ -190,6 +190,7 @@ NUMERIC_AND_ORDINAL = [
     ("24/11", When(date=(11, 24, None))),  # valid only as day/month
     ("12/02", When(numeric=(12, 2, None))),  # valid both ways: the tenant's date_order decides
     ("12/02/2027", When(numeric=(12, 2, 2027))),
+    ("12-03", When(numeric=(12, 3, None))),  # a dashed date reads as a slashed one
     ("the 24th", When(day_of_month=24)),
     ("on the twenty seventh", When(day_of_month=27)),
     ("december 3rd", When(date=(12, 3, None))),

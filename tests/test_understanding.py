@@ -713,3 +713,8 @@ def test_spoken_and_idiomatic_times(text: str, when: dict[str, Any]) -> None:
 @pytest.mark.parametrize("text", ["cancel the 10am", "please delete the booking", "kill it"])
 def test_a_cancellation_naming_the_time_cancels(text: str) -> None:
     assert understand(text, pending=True).intent is REFUSE
+
+
+@pytest.mark.parametrize(("text", "words"), [("book a call with Priya on 12.3", "12.3"), ("3.5 hours later", "3.5")])
+def test_a_dotted_number_that_is_no_clock_time_is_asked_about(text: str, words: str) -> None:
+    assert understand(text, pending=True).unreadable == words

@@ -514,7 +514,14 @@ def _read_number(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     if _at(tokens, i + 1) == "ish":
         return _unreadable(i, i + 2)
     found = _clock_mention(tokens, i)
+    if found is None and _DOTTED_OR_DASHED.fullmatch(token):
+        if "-" in token:
+            return _numeric_date(token.replace("-", "/"), i)  # "12-03": as "12/03"
+        return _unreadable(i, i + 1)  # "on 12.3", "3.12.2026", "3.5 hours": a date? a time? ask
     return (found,) if found else ()
+
+
+_DOTTED_OR_DASHED: Final = re.compile(r"\d{1,2}(?:\.\d{1,2}(?:\.\d{2,4})?|-\d{1,2}(?:-\d{2,4})?)")
 
 
 _MONTH_NAMES: Final = tuple(m for m in MONTHS if len(m) >= 4)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialog.machine import INITIAL, STATES, TRANSITIONS, State
+from dialog.machine import CONFIRMING, INITIAL, STATES, TRANSITIONS, Node, State, label, public
 from dialog.results import Snapshot
 
 FORMATS = ("mermaid", "dot", "svg", "png")
@@ -24,15 +24,15 @@ FORMATS = ("mermaid", "dot", "svg", "png")
 # it is ~810 pt wide, so 15 pt labels show at ~11 px there (and the page scrolls the height).
 # The live view's caption (tenant/conversation, version, what is pending) is wrapped too, or a
 # long conversation id would widen the graph and shrink everything in it.
-LABEL_WIDTH = 24
+LABEL_WIDTH = 18
 CAPTION_WIDTH = 48
 LABEL_SIZE = 15
 
 
 @dataclass(frozen=True, slots=True)
 class Edge:
-    source: State
-    dest: State
+    source: Node
+    dest: Node
     triggers: tuple[str, ...]
     labels: tuple[str, ...]
 
@@ -63,11 +63,11 @@ def live(snapshot: Snapshot) -> Live:
 
 def edges() -> list[Edge]:
     """Every arrow of the machine; triggers that join the same two states share one arrow."""
-    grouped: dict[tuple[State, State], list[tuple[str, str]]] = defaultdict(list)
+    grouped: dict[tuple[Node, Node], list[tuple[str, str]]] = defaultdict(list)
     for spec in TRANSITIONS:
         for source in spec.sources:
-            dest = source if spec.dest == "=" else State(spec.dest)
-            grouped[(source, dest)].append((spec.trigger.value, spec.label))
+            dest = source if spec.dest == "=" else spec.dest
+            grouped[(source, dest)].append((spec.trigger.value, label(source, spec.trigger)))
     return [
         Edge(src, dst, tuple(t for t, _ in pairs), tuple(label for _, label in pairs))
         for (src, dst), pairs in grouped.items()
@@ -77,7 +77,7 @@ def edges() -> list[Edge]:
 def mermaid(live: Live | None = None) -> str:
     lines = ["stateDiagram-v2", f"    [*] --> {INITIAL.value}"]
     for edge in edges():
-        lines.append(f"    {edge.source.value} --> {edge.dest.value}: {_mermaid_label(edge)}")
+        lines.append(f"    {edge.source} --> {edge.dest}: {_mermaid_label(edge)}")
     if live is not None:
         lines += [
             "    classDef current fill:#ffd54f,stroke:#e65100,stroke-width:3px",
@@ -91,7 +91,7 @@ def mermaid(live: Live | None = None) -> str:
 def dot(live: Live | None = None) -> str:
     lines = [
         "digraph dialog {",
-        '  graph [rankdir=TB, fontname="Helvetica", fontsize=15, nodesep=0.6, ranksep=0.9, pad=0.3'
+        '  graph [rankdir=TB, fontname="Helvetica", fontsize=15, nodesep=0.15, ranksep=0.9, pad=0.3'
         + (f", label={_quote(_caption(live.caption))}, labelloc=b" if live and live.caption else "")
         + "];",
         '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", color="#35527a", '
@@ -101,12 +101,14 @@ def dot(live: Live | None = None) -> str:
         f"  start -> {INITIAL.value};",
     ]
     for state in STATES:
-        current = live is not None and live.state is state
+        current = live is not None and live.state == state
         extra = ', fillcolor="#ffd54f", color="#e65100", penwidth=3' if current else ""
-        lines.append(f"  {state.value} [label={_quote(state.value)}{extra}];")
+        if state == CONFIRMING:  # internal: a recorded "yes" whose calendar call is to settle
+            extra += ', style="rounded,filled,dashed", fillcolor="#fff8e1"'
+        lines.append(f"  {state} [label={_quote(state)}{extra}];")
     for edge in edges():
         lines.append(
-            f"  {edge.source.value} -> {edge.dest.value} [label={_quote(_dot_label(edge))}{_mark(edge, live)}];"
+            f"  {edge.source} -> {edge.dest} [label={_quote(_dot_label(edge))}{_mark(edge, live)}];"
         )
     lines.append("}")
     return "\n".join(lines) + "\n"
@@ -179,7 +181,9 @@ def _load_fontconfig(package: Path) -> None:
 def _mark(edge: Edge, live: Live | None) -> str:
     if live is None or live.last_trigger is None or live.last_source is None:
         return ""
-    if edge.source is live.last_source and edge.dest is live.state and live.last_trigger in edge.triggers:
+    # stored transitions name public states: a settled confirmation's arrow leaves CONFIRMING
+    arrow = (public(edge.source), public(edge.dest))
+    if arrow == (live.last_source, live.state) and live.last_trigger in edge.triggers:
         return ', color="#e65100", fontcolor="#e65100", penwidth=3'
     return ""
 

@@ -359,9 +359,8 @@ class Turns:
         """The history entry of a write: what it did, from what, on whose words."""
         record = step.record
         before = stored.record.state if stored.record is not None else State.IDLE
-        if recorded:  # a confirmation recorded, its calendar call to come: the state has not moved yet
-            trigger = record.change.kind if record.change is not None else Trigger.CONFIRM.value
-            trigger, outcome = {"cancel": Trigger.CALL_OFF.value}.get(trigger, trigger), "recorded"
+        if recorded:  # a confirmation recorded, its calendar call to come: a reply still says awaiting
+            trigger, outcome = Trigger.RECORD.value, "recorded"
         else:
             trigger = record.last.trigger.value if record.last is not None else ""
             outcome = step.outcome.value

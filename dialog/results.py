@@ -8,25 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialog.calendar.base import Event
+from dialog.machine import Outcome as Outcome  # defined with the machine, whose rules report it
 from dialog.machine import State, Trigger
-
-
-class Outcome(enum.StrEnum):
-    """What one turn did."""
-
-    PROPOSED = "proposed"
-    RESCHEDULED = "rescheduled"
-    BOOKED = "booked"
-    ALREADY_BOOKED = "already_booked"
-    CANCELLED = "cancelled"
-    REPROMPTED = "reprompted"
-    NOTHING_PENDING = "nothing_pending"
-    EXPIRED = "expired"
-    SLOT_TAKEN = "slot_taken"
-    NO_FREE_SLOT = "no_free_slot"
-    MOVED = "moved"  # the booked call moved (same event id)
-    CALL_CANCELLED = "call_cancelled"  # the booked call was removed from the calendar
-    KEPT = "kept"  # a move or cancellation was refused: the booked call stands
 
 
 class Channel(enum.StrEnum):

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from dialog.calendar.base import Event, Schedule
-from dialog.machine import State, Trigger, fire
-from dialog.results import Outcome
+from dialog.machine import CONFIRMING, Act, Cue, Fact, Node, Outcome, Rule, State, Trigger, choose, fire, public
 from dialog.store.keys import ConversationKeys
 from dialog.store.record import (
     SCHEMA_VERSION,
@@ -90,26 +89,39 @@ def booked_record(booking: Booking, seq: int = 0) -> Record:
 
 
 def decide(ctx: Context, u: Understanding) -> Decision:
-    """The turn's decision for the user's utterance, from the stored state."""
-    if u.unreadable is not None or u.intent is Intent.QUESTION:
-        # Never a guess, never a move: ask again, naming what could not be read or answering the question.
-        note = ("unreadable", u.unreadable) if u.unreadable is not None else None
-        if u.intent is Intent.QUESTION and u.topic == "timezone":
-            note = ("timezone", "")
-        if ctx.marker is not None and ctx.record.state not in (State.AWAITING_CONFIRMATION, State.RESCHEDULING):
-            return _nothing_pending(ctx, Understanding(Intent.UNCLEAR, None, None))
-        return _reprompt(ctx, note)
+    """The turn's decision for the user's utterance: the machine's rules choose, this builds it."""
     state = ctx.record.state
-    if state is State.AWAITING_CONFIRMATION:
-        return _while_awaiting(ctx, u)
-    if state is State.RESCHEDULING:
-        return _while_rescheduling(ctx, u)
-    return _nothing_pending(ctx, u)
+    anchor = _anchor(ctx, u)
+    requested = None
+    cue = _CUES[u.intent] if u.unreadable is None else Cue.UNREADABLE
+    unreadable = u.unreadable
+    if u.when is not None and cue is not Cue.UNREADABLE:
+        requested = _when(ctx, u.when, anchor=anchor)
+        if requested is None:  # more than a year ahead, or no such day: ask, never guess
+            cue, unreadable = Cue.UNREADABLE, u.when.text
+    rule = choose(state, cue, _facts(ctx, u, anchor, requested))
+    act = rule.act
+    if act is Act.STAY:
+        note = None
+        if cue is Cue.UNREADABLE:
+            note = ("unreadable", unreadable or "")
+        elif cue is Cue.QUESTION and u.topic == "timezone":
+            note = ("timezone", "")
+        return _stay(ctx, rule, note)
+    if act is Act.RECORD:
+        return _record(ctx)
+    if act is Act.CLEAR:
+        return _clear(ctx, rule)
+    if act is Act.PROPOSE_CANCEL:
+        return _propose_cancel(ctx, rule)
+    assert act is Act.SEARCH, rule
+    return _search(ctx, rule, u, anchor, requested)
 
 
 def propose(ctx: Context, lead: str, start: dt.datetime) -> SlotNeeded:
     """A host's own decision to propose ``start`` (or the first free slot at or after it)."""
-    return _request_slot(ctx, lead, SlotQuery(start), requested=start)
+    rule = choose(ctx.record.state, Cue.PROPOSE, _NO_FACTS)
+    return _request_slot(ctx, rule, lead, SlotQuery(start), requested=start)
 
 
 def settle_booked(ctx: Context, event: Event) -> Step:
@@ -117,8 +129,9 @@ def settle_booked(ctx: Context, event: Event) -> Step:
     booking = ctx.record.booking
     assert booking is not None
     done = msgspec.structs.replace(booking, event_id=event.id)
-    record = _advance(ctx, (Trigger.CONFIRM,), Outcome.BOOKED, proposal=None, request=None, booking=done)
-    return Step(record, Outcome.BOOKED, event=event)
+    rule = choose(CONFIRMING, Cue.BOOKED, _NO_FACTS)
+    record = _advance(ctx, rule, proposal=None, request=None, booking=done)
+    return Step(record, _outcome(rule), event=event)
 
 
 def settle_moved(ctx: Context, event: Event) -> Step:
@@ -126,24 +139,23 @@ def settle_moved(ctx: Context, event: Event) -> Step:
     booked, change = ctx.record.booked, ctx.record.change
     assert booked is not None and change is not None
     moved = msgspec.structs.replace(booked, start=change.start, end=change.end)
-    record = _advance(ctx, (Trigger.MOVE,), Outcome.MOVED, proposal=None, request=None, booking=moved, change=None)
-    return Step(record, Outcome.MOVED, event=event)
+    rule = choose(CONFIRMING, Cue.MOVED, _NO_FACTS)
+    record = _advance(ctx, rule, proposal=None, request=None, booking=moved, change=None)
+    return Step(record, _outcome(rule), event=event)
 
 
 def settle_called_off(ctx: Context) -> Step:
     """The calendar no longer holds the booked call: the conversation is done, with nothing booked."""
-    record = _advance(
-        ctx, (Trigger.CALL_OFF,), Outcome.CALL_CANCELLED, proposal=None, request=None, booking=None, change=None
-    )
-    return Step(record, Outcome.CALL_CANCELLED, event=_as_event(ctx, ctx.record.booked))
+    rule = choose(CONFIRMING, Cue.CALLED_OFF, _NO_FACTS)
+    record = _advance(ctx, rule, proposal=None, request=None, booking=None, change=None)
+    return Step(record, _outcome(rule), event=_as_event(ctx, ctx.record.booked))
 
 
 def settle_gone(ctx: Context) -> Step:
     """The call to move is no longer in the calendar (removed there): nothing is booked any more."""
-    record = _advance(
-        ctx, (Trigger.KEEP,), Outcome.NOTHING_PENDING, proposal=None, request=None, booking=None, change=None
-    )
-    return Step(record, Outcome.NOTHING_PENDING)
+    rule = choose(CONFIRMING, Cue.GONE, _NO_FACTS)
+    record = _advance(ctx, rule, proposal=None, request=None, booking=None, change=None)
+    return Step(record, _outcome(rule))
 
 
 def settle_move_taken(ctx: Context) -> SlotNeeded:
@@ -151,7 +163,8 @@ def settle_move_taken(ctx: Context) -> SlotNeeded:
     change, booked = ctx.record.change, ctx.record.booked
     assert change is not None and booked is not None
     cleared = msgspec.structs.replace(ctx.record, change=None, dropped=change.key)
-    return _taken(Context(ctx.keys, ctx.now, ctx.schedule, cleared), booked.lead, change.start, "move")
+    inner = Context(ctx.keys, ctx.now, ctx.schedule, cleared)
+    return _taken(inner, choose(CONFIRMING, Cue.TAKEN, _NO_FACTS), booked.lead, change.start, "move", CONFIRMING)
 
 
 def settle_taken(ctx: Context) -> SlotNeeded:
@@ -159,21 +172,17 @@ def settle_taken(ctx: Context) -> SlotNeeded:
     booking = ctx.record.booking
     assert booking is not None
     dropped = msgspec.structs.replace(ctx.record, dropped=booking.key)
-    return _taken(Context(ctx.keys, ctx.now, ctx.schedule, dropped), booking.lead, booking.start)
+    inner = Context(ctx.keys, ctx.now, ctx.schedule, dropped)
+    return _taken(inner, choose(CONFIRMING, Cue.TAKEN, _NO_FACTS), booking.lead, booking.start, "book", CONFIRMING)
 
 
-def _taken(ctx: Context, lead: str, epoch: int, kind: str = "book") -> SlotNeeded:
+def _taken(ctx: Context, rule: Rule, lead: str, epoch: int, kind: str, node: Node | None = None) -> SlotNeeded:
+    """Offer the first free slot strictly after ``epoch``; a booking proposal drops its recorded
+    confirmation, a move keeps the booked call."""
     start = _local(ctx, epoch)
-
-    def build(slot: dt.datetime | None) -> Step:
-        # a booking proposal drops its recorded confirmation; a move keeps the booked call
-        cleared = ctx.record if kind == "move" else msgspec.structs.replace(ctx.record, booking=None)
-        inner = Context(ctx.keys, ctx.now, ctx.schedule, cleared)
-        if slot is None:
-            return _no_slot(inner, lead, start, Outcome.SLOT_TAKEN, kind)
-        return _offer(inner, (Trigger.SLOT_TAKEN,), Outcome.SLOT_TAKEN, lead, slot, start, kind)
-
-    return SlotNeeded(SlotQuery(start, strictly_after=True), build)
+    cleared = ctx.record if kind == "move" else msgspec.structs.replace(ctx.record, booking=None)
+    inner = Context(ctx.keys, ctx.now, ctx.schedule, cleared)
+    return _request_slot(inner, rule, lead, SlotQuery(start, strictly_after=True), start, kind, node)
 
 
 def idempotency_key(keys: ConversationKeys, proposal: StoredProposal) -> str:
@@ -188,180 +197,173 @@ def idempotency_key(keys: ConversationKeys, proposal: StoredProposal) -> str:
     return hashlib.sha256(_KEY_ENCODER.encode(parts)).hexdigest()[:32]
 
 
-# --- per state ------------------------------------------------------------------------------
+# --- what the rules read -------------------------------------------------------------------
+
+_CUES = {
+    Intent.CONFIRM: Cue.CONFIRM,
+    Intent.REFUSE: Cue.REFUSE,
+    Intent.HESITATE: Cue.HESITATE,
+    Intent.UNCLEAR: Cue.UNCLEAR,
+    Intent.QUESTION: Cue.QUESTION,
+    Intent.RESCHEDULE: Cue.RESCHEDULE,
+    Intent.SCHEDULE: Cue.SCHEDULE,
+    Intent.CORRECTION: Cue.CORRECTION,
+}
+_NO_FACTS: frozenset[Fact] = frozenset()
 
 
-def _nothing_pending(ctx: Context, u: Understanding) -> Decision:
-    if u.intent is Intent.SCHEDULE:
-        return _new_request(ctx, u)
-    booked = ctx.record.booked
-    if ctx.marker is not None and booked is not None:  # a move or cancellation of it expired
-        record = _advance(ctx, (Trigger.ACKNOWLEDGE,), Outcome.EXPIRED)
-        return Step(record, Outcome.EXPIRED, expired=ctx.marker, event=_as_event(ctx, booked))
-    if booked is not None and ctx.record.state is State.DONE:
-        if u.intent in (Intent.RESCHEDULE, Intent.CORRECTION):
-            anchor = _local(ctx, booked.start)
-            return _move(ctx, booked.lead, anchor, u.when, "move", (Trigger.PROPOSE_MOVE,), Outcome.PROPOSED)
-        if u.intent is Intent.REFUSE and u.cancels:
-            return _propose_cancel(ctx, booked)
-    if ctx.marker is not None:  # whatever they answer, the proposal they answer is gone
-        record = _advance(ctx, (Trigger.ACKNOWLEDGE,), Outcome.EXPIRED)
-        return Step(record, Outcome.EXPIRED, expired=ctx.marker)
-    if u.intent in (Intent.HESITATE, Intent.UNCLEAR):
-        return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
-    already = ctx.record.booking is not None and u.intent is Intent.CONFIRM
-    return _stay(ctx, Trigger.ACKNOWLEDGE, Outcome.ALREADY_BOOKED if already else Outcome.NOTHING_PENDING)
+def _anchor(ctx: Context, u: Understanding) -> dt.datetime | None:
+    """What a relative time is relative to: today for a new request, else the proposal, the day
+    asked about, or the booked call (spec 4.3)."""
+    record = ctx.record
+    new_request = u.intent is Intent.SCHEDULE
+    if record.state is State.AWAITING_CONFIRMATION and record.proposal is not None:
+        return None if new_request and u.lead else _local(ctx, record.proposal.start)
+    if record.state is State.RESCHEDULING and record.request is not None:
+        return None if new_request and u.lead and u.lead != record.request.lead else _local(ctx, record.request.anchor)
+    booked = record.booked
+    return None if new_request or booked is None else _local(ctx, booked.start)
 
 
-def _while_awaiting(ctx: Context, u: Understanding) -> Decision:
+def _facts(ctx: Context, u: Understanding, anchor: dt.datetime | None, requested: dt.datetime | None) -> set[Fact]:
+    record = ctx.record
+    facts: set[Fact] = set()
+    if ctx.marker is not None:
+        facts.add(Fact.EXPIRED)
+    if record.booked is not None:
+        facts.add(Fact.BOOKED)
+    if u.cancels:
+        facts.add(Fact.CANCELS)
+    if u.lead:
+        facts.add(Fact.LEAD)
+    if requested is not None:
+        facts.add(Fact.TIME)
+    proposal, request = record.proposal, record.request
+    if record.state is State.AWAITING_CONFIRMATION and proposal is not None:
+        if proposal.kind != "book":
+            facts.add(Fact.CHANGE)
+            if proposal.kind == "cancel":
+                facts.add(Fact.CANCELLING)
+        if proposal.start < ctx.now.timestamp():
+            facts.add(Fact.BEGUN)
+        if u.affirms and requested is not None and requested == anchor:
+            facts.add(Fact.SAME_TIME)
+    elif record.state is State.RESCHEDULING and request is not None:
+        if request.kind != "book":
+            facts.add(Fact.CHANGE)
+        if u.lead and u.lead != request.lead:
+            facts.add(Fact.NEW_LEAD)
+    return facts
+
+
+# --- what the rules build -------------------------------------------------------------------
+
+
+def _record(ctx: Context) -> Step:
+    """A "yes", recorded before the calendar call (an outbox of one): whoever loads this record
+    next, this turn or another, settles it with the same idempotency key."""
     proposal = ctx.record.proposal
     assert proposal is not None
-    anchor = _local(ctx, proposal.start)
-    changing = proposal.kind != "book"
-    # "cancel the call" answers "shall I cancel your call?" with a yes
-    confirms = u.intent is Intent.CONFIRM or (proposal.kind == "cancel" and u.cancels)
-    if confirms:
-        return _confirm_change(ctx, proposal) if changing else _confirm(ctx, proposal)
-    if u.intent is Intent.REFUSE:
-        return _keep(ctx) if changing else _cancel(ctx)
-    if u.intent is Intent.SCHEDULE and u.lead:
-        return _new_request(ctx, u)
-    if u.intent is Intent.CORRECTION and u.lead and not changing:
-        # "not Dana, Priya Nair": the same time (or the time said) with the other person
-        when_at = _when(ctx, u.when, anchor=anchor) if u.when is not None else anchor
-        if when_at is None:
-            return _reprompt(ctx, ("unreadable", u.when.text if u.when else ""))
-        return _request_slot(ctx, u.lead, SlotQuery(when_at), when_at)
-    affirmed = u.intent is Intent.RESCHEDULE and u.affirms and u.when is not None and not changing
-    if affirmed and u.when is not None and _when(ctx, u.when, anchor=anchor) == anchor:
-        return _confirm(ctx, proposal)  # "Tuesday at 10 is fine": the proposal itself
-    if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE, Intent.CORRECTION):
-        return _move(ctx, proposal.lead, anchor, u.when, "move" if changing else "book")
-    return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
-
-
-def _while_rescheduling(ctx: Context, u: Understanding) -> Decision:
-    request = ctx.record.request
-    assert request is not None
-    if u.intent is Intent.SCHEDULE and u.lead and u.lead != request.lead:
-        return _new_request(ctx, u)
-    if u.intent is Intent.REFUSE:
-        return _keep(ctx) if request.kind == "move" else _cancel(ctx)
-    if u.intent in (Intent.RESCHEDULE, Intent.SCHEDULE, Intent.CORRECTION) and u.when is not None:
-        requested = _when(ctx, u.when, anchor=_local(ctx, request.anchor))
-        if requested is None:
-            return _reprompt(ctx, ("unreadable", u.when.text))
-        query = SlotQuery(requested)
-        return _request_slot(ctx, request.lead, query, requested, (Trigger.OFFER,), Outcome.RESCHEDULED, request.kind)
-    return _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
-
-
-# --- building blocks ------------------------------------------------------------------------
-
-
-def _confirm(ctx: Context, proposal: StoredProposal) -> Decision:
-    if proposal.start < ctx.now.timestamp():
-        return _taken(ctx, proposal.lead, proposal.start)  # its time has passed: not a free slot any more
     key = idempotency_key(ctx.keys, proposal)
-    booking = Booking(key=key, lead=proposal.lead, start=proposal.start, end=proposal.end)
-    # The confirmation is recorded before the calendar call (an outbox of one): whoever loads
-    # this record next, this turn or another, settles it with the same idempotency key.
-    record = msgspec.structs.replace(ctx.record, booking=booking, updated=_stamp(ctx))
-    return Step(record, Outcome.BOOKED, books=True)
-
-
-def _confirm_change(ctx: Context, proposal: StoredProposal) -> Decision:
-    """A "yes" to moving or cancelling the booked call: recorded first (outbox), like a booking."""
+    if proposal.kind == "book":
+        booking = Booking(key=key, lead=proposal.lead, start=proposal.start, end=proposal.end)
+        record = msgspec.structs.replace(ctx.record, booking=booking, updated=_stamp(ctx))
+        return Step(record, Outcome.BOOKED, books=True)
     booked = ctx.record.booked
     assert booked is not None and booked.event_id is not None
-    if proposal.kind == "move" and proposal.start < ctx.now.timestamp():
-        return _taken(ctx, proposal.lead, proposal.start, "move")
-    key = idempotency_key(ctx.keys, proposal)
     change = Change(proposal.kind, key, booked.event_id, proposal.start, proposal.end)
     record = msgspec.structs.replace(ctx.record, change=change, updated=_stamp(ctx))
     return Step(record, Outcome.MOVED if proposal.kind == "move" else Outcome.CALL_CANCELLED, books=True)
 
 
-def _cancel(ctx: Context) -> Step:
-    record = _advance(ctx, (Trigger.CANCEL,), Outcome.CANCELLED, proposal=None, request=None)
-    return Step(record, Outcome.CANCELLED)
+def _clear(ctx: Context, rule: Rule) -> Step:
+    """A refusal: the proposal goes; a refused move or cancellation leaves the booked call standing."""
+    record = _advance(ctx, rule, proposal=None, request=None)
+    event = _as_event(ctx, ctx.record.booked) if rule.trigger is Trigger.KEEP else None
+    return Step(record, _outcome(rule), event=event)
 
 
-def _keep(ctx: Context) -> Step:
-    """A refused move or cancellation: the booked call stands."""
-    record = _advance(ctx, (Trigger.KEEP,), Outcome.KEPT, proposal=None, request=None)
-    return Step(record, Outcome.KEPT, event=_as_event(ctx, ctx.record.booked))
-
-
-def _propose_cancel(ctx: Context, booked: Booking) -> Step:
+def _propose_cancel(ctx: Context, rule: Rule) -> Step:
+    booked = ctx.record.booked
+    assert booked is not None
     seq = ctx.record.seq + 1
     proposal = StoredProposal(booked.lead, booked.start, booked.end, seq, kind="cancel")
-    record = _advance(ctx, (Trigger.PROPOSE_CANCEL,), Outcome.PROPOSED, proposal=proposal, request=None, seq=seq)
-    return Step(record, Outcome.PROPOSED)
+    record = _advance(ctx, rule, proposal=proposal, request=None, seq=seq)
+    return Step(record, _outcome(rule))
 
 
-def _move(
-    ctx: Context,
-    lead: str,
-    anchor: dt.datetime,
-    when: When | None,
-    kind: str = "book",
-    triggers: tuple[Trigger, ...] = (Trigger.RESCHEDULE, Trigger.OFFER),
-    outcome: Outcome = Outcome.RESCHEDULED,
-) -> Decision:
-    if when is None:  # "can we move it?": the next free slot strictly after the proposal
-        query = SlotQuery(anchor, strictly_after=True)
-        return _request_slot(ctx, lead, query, None, triggers, outcome, kind)
-    requested = _when(ctx, when, anchor=anchor)
-    if requested is None:
-        return _reprompt(ctx, ("unreadable", when.text))
-    return _request_slot(ctx, lead, SlotQuery(requested), requested, triggers, outcome, kind)
-
-
-def _new_request(ctx: Context, u: Understanding) -> Decision:
-    lead = u.lead or _current_lead(ctx.record)
-    if u.when is None:
-        return _request_slot(ctx, lead, SlotQuery(ctx.now), None)
-    requested = _when(ctx, u.when, anchor=None)
-    if requested is None:
-        return _reprompt(ctx, ("unreadable", u.when.text))
-    return _request_slot(ctx, lead, SlotQuery(requested), requested if u.when.has_time else None)
+def _search(
+    ctx: Context, rule: Rule, u: Understanding, anchor: dt.datetime | None, requested: dt.datetime | None
+) -> SlotNeeded:
+    """Find the slot the rule offers: at the time asked for, else the next free one after the anchor."""
+    record = ctx.record
+    trigger = rule.trigger
+    if trigger is Trigger.SLOT_TAKEN:  # confirmed after its slot began
+        proposal = record.proposal
+        assert proposal is not None
+        return _taken(ctx, rule, proposal.lead, proposal.start, proposal.kind)
+    if trigger is Trigger.PROPOSE and u.intent is Intent.CORRECTION:  # the other person, same or said time
+        assert anchor is not None
+        at = requested or anchor
+        return _request_slot(ctx, rule, u.lead or "", SlotQuery(at), at)
+    if trigger is Trigger.PROPOSE:  # a new request
+        lead = u.lead or _current_lead(record)
+        shown = requested if u.when is not None and u.when.has_time else None
+        return _request_slot(ctx, rule, lead, SlotQuery(requested or ctx.now), shown)
+    if trigger is Trigger.OFFER:
+        request = record.request
+        assert request is not None and requested is not None
+        return _request_slot(ctx, rule, request.lead, SlotQuery(requested), requested, request.kind)
+    # RESCHEDULE a proposal, or PROPOSE_MOVE the booked call
+    if trigger is Trigger.PROPOSE_MOVE:
+        assert record.booked is not None
+        lead, kind = record.booked.lead, "move"
+    else:
+        assert record.proposal is not None
+        lead, kind = record.proposal.lead, ("move" if record.proposal.kind != "book" else "book")
+    assert anchor is not None
+    if requested is None:  # "can we move it?": the next free slot strictly after
+        return _request_slot(ctx, rule, lead, SlotQuery(anchor, strictly_after=True), None, kind)
+    return _request_slot(ctx, rule, lead, SlotQuery(requested), requested, kind)
 
 
 def _request_slot(
     ctx: Context,
+    rule: Rule,
     lead: str,
     query: SlotQuery,
     requested: dt.datetime | None,
-    triggers: tuple[Trigger, ...] = (Trigger.PROPOSE,),
-    outcome: Outcome = Outcome.PROPOSED,
     kind: str = "book",
+    node: Node | None = None,
 ) -> SlotNeeded:
+    """Offer the slot found with the rule's trigger; with none free, NO_SLOT asks for a day."""
+
     def build(slot: dt.datetime | None) -> Step:
         if slot is None:
-            return _no_slot(ctx, lead, query.at_or_after, Outcome.NO_FREE_SLOT, kind)
-        return _offer(ctx, triggers, outcome, lead, slot, requested, kind)
+            return _no_slot(ctx, lead, query.at_or_after, rule, kind, node)
+        return _offer(ctx, rule, lead, slot, requested, kind, node)
 
     return SlotNeeded(query, build)
 
 
 def _offer(
     ctx: Context,
-    triggers: tuple[Trigger, ...],
-    outcome: Outcome,
+    rule: Rule,
     lead: str,
     slot: dt.datetime,
     requested: dt.datetime | None,
-    kind: str = "book",
+    kind: str,
+    node: Node | None,
 ) -> Step:
     seq = ctx.record.seq + 1
     end = slot + ctx.schedule.slot
     proposal = StoredProposal(lead=lead, start=_epoch(slot), end=_epoch(end), seq=seq, kind=kind)
     # A new booking proposal forgets an earlier booking; a move keeps the call it moves.
     booking = ctx.record.booking if kind == "move" else None
-    record = _advance(ctx, triggers, outcome, proposal=proposal, request=None, booking=booking, seq=seq)
+    record = _advance(ctx, rule, node, proposal=proposal, request=None, booking=booking, seq=seq)
     differs = requested is not None and requested != slot
     note = ("reason", why_not_offered(ctx, requested)) if differs and requested is not None else None
+    outcome = _outcome(rule)
     return Step(record, outcome, requested=requested if differs else None, event=_moving(ctx, kind), note=note)
 
 
@@ -384,15 +386,13 @@ def why_not_offered(ctx: Context, requested: dt.datetime) -> str:
     return "taken"
 
 
-def _reprompt(ctx: Context, note: tuple[str, str] | None) -> Step:
-    step = _stay(ctx, Trigger.REPROMPT, Outcome.REPROMPTED)
-    return Step(step.record, step.outcome, note=note)
-
-
-def _no_slot(ctx: Context, lead: str, anchor: dt.datetime, outcome: Outcome, kind: str = "book") -> Step:
+def _no_slot(ctx: Context, lead: str, anchor: dt.datetime, rule: Rule, kind: str, node: Node | None) -> Step:
     request = Request(lead=lead, anchor=_epoch(anchor), kind=kind)
     booking = ctx.record.booking if kind == "move" else None
-    record = _advance(ctx, (Trigger.NO_SLOT,), outcome, proposal=None, request=request, booking=booking)
+    # the rule's outcome when a taken slot had none free after it; else there is no free slot
+    outcome = Outcome.SLOT_TAKEN if rule.outcome is Outcome.SLOT_TAKEN else Outcome.NO_FREE_SLOT
+    no_slot = Rule(rule.sources, rule.cues, Trigger.NO_SLOT, Act.SEARCH, outcome)
+    record = _advance(ctx, no_slot, node, proposal=None, request=request, booking=booking)
     return Step(record, outcome, requested=anchor, event=_moving(ctx, kind))
 
 
@@ -412,16 +412,30 @@ def as_event(booking: Booking | None, schedule: Schedule) -> Event | None:
     return Event(booking.event_id, start, end, booking.lead, booking.key)
 
 
-def _stay(ctx: Context, trigger: Trigger, outcome: Outcome) -> Step:
-    return Step(_advance(ctx, (trigger,), outcome), outcome)
+def _stay(ctx: Context, rule: Rule, note: tuple[str, str] | None = None) -> Step:
+    outcome = _outcome(rule)
+    record = _advance(ctx, rule)
+    if outcome is Outcome.EXPIRED:  # whatever they answer, the proposal they answer is gone
+        return Step(record, outcome, expired=ctx.marker, event=_as_event(ctx, ctx.record.booked))
+    return Step(record, outcome, note=note)
 
 
-def _advance(ctx: Context, triggers: tuple[Trigger, ...], outcome: Outcome, **changes: object) -> Record:
-    state = source = ctx.record.state
-    for trigger in triggers:
-        source, state = state, fire(state, trigger)  # the last arrow is what the diagrams mark
-    last = LastTransition(trigger=triggers[-1], source=source, outcome=outcome)
-    return msgspec.structs.replace(ctx.record, state=state, last=last, updated=_stamp(ctx), **changes)
+def node_of(record: Record) -> Node:
+    """The machine's state of a stored record: a recorded, unsettled confirmation is CONFIRMING."""
+    return CONFIRMING if record.outstanding else record.state
+
+
+def _outcome(rule: Rule) -> Outcome:
+    assert rule.outcome is not None, rule
+    return rule.outcome
+
+
+def _advance(ctx: Context, rule: Rule, node: Node | None = None, **changes: object) -> Record:
+    """The record after the rule's arrow, fired from ``node`` (default: the stored state)."""
+    source = node_of(ctx.record) if node is None else node
+    dest = fire(source, rule.trigger)
+    last = LastTransition(trigger=rule.trigger, source=public(source), outcome=_outcome(rule))
+    return msgspec.structs.replace(ctx.record, state=public(dest), last=last, updated=_stamp(ctx), **changes)
 
 
 def _when(ctx: Context, when: When, *, anchor: dt.datetime | None) -> dt.datetime | None:

@@ -33,7 +33,7 @@ def test_each_applied_turn_is_one_entry_oldest_first_with_its_words_and_transiti
     assert [(h.version, h.text, h.state_from, h.trigger, h.state, h.outcome) for h in history] == [
         (1, PROPOSE, "idle", "propose", "awaiting_confirmation", "proposed"),
         (2, "hmm", "awaiting_confirmation", "reprompt", "awaiting_confirmation", "reprompted"),
-        (3, "can we move it", "awaiting_confirmation", "offer", "awaiting_confirmation", "rescheduled"),
+        (3, "can we move it", "awaiting_confirmation", "reschedule", "awaiting_confirmation", "rescheduled"),
     ]
     assert [h.channel for h in history] == ["text", "voice", "text"]
     assert history[0].message_id == "m1" and history[1].message_id is None

@@ -35,10 +35,11 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import redis
 import redis.asyncio
@@ -92,7 +93,9 @@ def round_trips() -> Iterator[list[int]]:
     """Counts packets sent by redis-py, sync and asyncio: a pipeline is one, a script call is one."""
     count = [0]
     sync_class, async_class = redis.connection.AbstractConnection, redis.asyncio.connection.AbstractConnection
-    sync_send, async_send = sync_class.send_packed_command, async_class.send_packed_command
+    # redis-py leaves the sync one unannotated; both are called with what they were given
+    sync_send: Callable[..., Any] = sync_class.send_packed_command
+    async_send: Callable[..., Awaitable[Any]] = async_class.send_packed_command
 
     def sent(conn: Any, *args: Any, **kwargs: Any) -> Any:
         count[0] += 1
@@ -102,13 +105,11 @@ def round_trips() -> Iterator[list[int]]:
         count[0] += 1
         return await async_send(conn, *args, **kwargs)
 
-    sync_class.send_packed_command = sent  # type: ignore[method-assign]
-    async_class.send_packed_command = sent_async  # type: ignore[method-assign]
-    try:
+    with (
+        mock.patch.object(sync_class, "send_packed_command", sent),
+        mock.patch.object(async_class, "send_packed_command", sent_async),
+    ):
         yield count
-    finally:
-        sync_class.send_packed_command = sync_send  # type: ignore[method-assign]
-        async_class.send_packed_command = async_send  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager

@@ -56,8 +56,8 @@ class MemoryStore:
         The history entry and filed replies are encoded (their cost stays measured) but not kept.
         """
         encode(entry)
-        entry = self._live(self._records, keys.conversation)
-        current = entry[0] if entry else 0
+        stored = self._live(self._records, keys.conversation)
+        current = stored[0] if stored else 0
         if current != (expected.version if expected.record is not None else 0):
             return Commit(False, self.load(keys))
         version = expected.version + 1

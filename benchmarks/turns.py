@@ -16,6 +16,7 @@ import time
 
 import redis
 
+from benchmarks.compare import round_trips
 from dialog import Engine, InMemoryCalendar
 from dialog.testing import FakeClock
 
@@ -39,20 +40,6 @@ def run(engine: Engine, conversations: int) -> list[float]:
     return latencies
 
 
-class RoundTrips:
-    """Counts packets the client sends: a pipeline is one, a script call is one."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        original = redis.connection.AbstractConnection.send_packed_command
-
-        def counted(conn: redis.connection.AbstractConnection, *args: object, **kwargs: object) -> None:
-            self.count += 1
-            original(conn, *args, **kwargs)  # type: ignore[arg-type]
-
-        redis.connection.AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
@@ -66,18 +53,17 @@ def main() -> None:
     client.flushdb()
 
     floor = ping_floor(client)
-    trips = RoundTrips()
-    started = time.perf_counter()
-    latencies = run(engine, args.conversations)
-    elapsed = time.perf_counter() - started
-    round_trips = trips.count
+    with round_trips() as trips:
+        started = time.perf_counter()
+        latencies = run(engine, args.conversations)
+        elapsed = time.perf_counter() - started
     client.flushdb()
 
     cuts = statistics.quantiles(latencies, n=100)
     print(f"PING floor:        {floor:,.0f} round trips/s (one client)")
     print(f"engine:            {len(latencies) / elapsed:,.0f} turns/s over {len(latencies):,} turns")
     print(f"latency per turn:  p50 {cuts[49] * 1e6:,.0f} us, p99 {cuts[98] * 1e6:,.0f} us")
-    print(f"round trips/turn:  {round_trips / len(latencies):.2f}")
+    print(f"round trips/turn:  {trips[0] / len(latencies):.2f}")
 
 
 if __name__ == "__main__":

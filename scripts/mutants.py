@@ -51,12 +51,14 @@ def _wrap_understanding(change: Callable[[str, Any], Any]) -> None:
     """Replace what the engine calls to understand an utterance; ``change(text, real_answer)``."""
     from dialog import engine
 
-    real = engine.understand
+    # the name the engine imported from dialog.understanding, patched where the engine looks it up
+    namespace = vars(engine)
+    real = namespace["understand"]
 
     def understand(text: str, *, pending: bool) -> Any:
         return change(text, real(text, pending=pending))
 
-    engine.understand = understand
+    namespace["understand"] = understand
 
 
 def not_yet_confirms() -> None:

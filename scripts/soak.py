@@ -142,9 +142,11 @@ class FlakyCalendar(InMemoryCalendar):
             self.refused += 1
             raise CalendarUnavailable("the calendar is down (injected)", tenant_id=tenant_id)
 
-    def book(self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str) -> Event:
+    def book(
+        self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str, note: str = ""
+    ) -> Event:
         self._refuse(tenant_id)
-        event = super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key)
+        event = super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key, note=note)
         self.ever.setdefault(idempotency_key, event)
         return event
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import threading
 import time
 from collections import Counter
@@ -11,6 +12,7 @@ import pytest
 import redis.asyncio
 
 from dialog import Engine, InMemoryCalendar, StoreUnavailable
+from dialog.calendar.base import Interval
 from dialog.engine import AsyncEngine
 from dialog.testing import FakeClock
 from tests.support import free_port
@@ -103,12 +105,13 @@ def test_a_blocking_calendar_runs_in_a_worker_thread(redis_url: str, redis_clien
     seen: list[int] = []
 
     class BlockingCalendar(InMemoryCalendar):
-        def busy(self, *args: object, **kwargs: object) -> list:  # type: ignore[type-arg,override]
+        def busy(self, tenant_id: str, start: dt.datetime, end: dt.datetime) -> list[Interval]:
             seen.append(threading.get_ident())
-            return super().busy(*args, **kwargs)  # type: ignore[arg-type]
+            return super().busy(tenant_id, start, end)
 
-    async def turn(calendar: InMemoryCalendar, **options: bool) -> int:
-        engine = AsyncEngine(redis.asyncio.Redis.from_url(redis_url), calendar=calendar, clock=clock, **options)
+    async def turn(calendar: InMemoryCalendar, calendar_in_thread: bool | None = None) -> int:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        engine = AsyncEngine(client, calendar=calendar, clock=clock, calendar_in_thread=calendar_in_thread)
         try:
             await engine.handle("a", PROPOSE)
             return threading.get_ident()

@@ -15,7 +15,6 @@ import pytest
 import redis
 
 from dialog import Engine
-from dialog.calendar.base import Calendar
 from dialog.calendar.caldav import CalDAVCalendar
 from dialog.calendar.memory import InMemoryCalendar
 from dialog.calendar.redis_calendar import RedisCalendar
@@ -28,9 +27,12 @@ from tests.test_crashes import RECORDED, Crash, crash_at
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 CHANGES = {"move": ("can we move the call to 3pm?", "moved"), "cancel": ("please call it off", "call_cancelled")}
 
+# The three calendars the tests run on; each can also block time (the Calendar protocol cannot).
+Backend = InMemoryCalendar | RedisCalendar | CalDAVCalendar
+
 
 @pytest.fixture(params=["memory", "redis", "caldav"])
-def backend(request: pytest.FixtureRequest, redis_client: redis.Redis) -> Iterator[Calendar]:
+def backend(request: pytest.FixtureRequest, redis_client: redis.Redis) -> Iterator[Backend]:
     if request.param == "memory":
         yield InMemoryCalendar()
     elif request.param == "redis":
@@ -47,7 +49,7 @@ def tenant() -> str:
 
 @pytest.fixture
 def engines(
-    redis_url: str, redis_client: redis.Redis, backend: Calendar, clock: FakeClock
+    redis_url: str, redis_client: redis.Redis, backend: Backend, clock: FakeClock
 ) -> Iterator[Callable[..., Engine]]:
     made: list[Engine] = []
 
@@ -73,7 +75,7 @@ def booked_then_proposed(make: Callable[..., Engine], tenant: str, change: str) 
     return event.id
 
 
-def assert_changed_once(backend: Calendar, tenant: str, change: str, event_id: str) -> None:
+def assert_changed_once(backend: Backend, tenant: str, change: str, event_id: str) -> None:
     events = backend.events(tenant)
     if change == "cancel":
         assert events == []
@@ -83,7 +85,7 @@ def assert_changed_once(backend: Calendar, tenant: str, change: str, event_id: s
 
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_duplicate_answers_from_two_engines_change_the_call_once(
-    engines: Callable[..., Engine], backend: Calendar, tenant: str, change: str
+    engines: Callable[..., Engine], backend: Backend, tenant: str, change: str
 ) -> None:
     event_id = booked_then_proposed(engines, tenant, change)
     a, b = engines(), engines()
@@ -98,7 +100,7 @@ def test_duplicate_answers_from_two_engines_change_the_call_once(
 
 
 @pytest.mark.parametrize("change", list(CHANGES))
-def test_a_refusal_keeps_the_call(engines: Callable[..., Engine], backend: Calendar, tenant: str, change: str) -> None:
+def test_a_refusal_keeps_the_call(engines: Callable[..., Engine], backend: Backend, tenant: str, change: str) -> None:
     event_id = booked_then_proposed(engines, tenant, change)
     kept = engines().handle("c1", "no", tenant_id=tenant)
     assert kept.outcome == "kept" and kept.event is not None and kept.event.id == event_id
@@ -110,7 +112,7 @@ def test_a_refusal_keeps_the_call(engines: Callable[..., Engine], backend: Calen
 @pytest.mark.parametrize("then", ["next yes", "sweep"])
 def test_a_crash_at_every_checkpoint_changes_the_call_exactly_once(
     engines: Callable[..., Engine],
-    backend: Calendar,
+    backend: Backend,
     tenant: str,
     change: str,
     point: Checkpoint,
@@ -152,7 +154,7 @@ def test_a_crash_at_every_checkpoint_changes_the_call_exactly_once(
 
 
 def test_moving_onto_a_taken_slot_offers_the_next_one_and_moves_nothing(
-    engines: Callable[..., Engine], backend: Calendar, tenant: str
+    engines: Callable[..., Engine], backend: Backend, tenant: str
 ) -> None:
     event_id = booked_then_proposed(engines, tenant, "move")
     taken = backend.events(tenant)[0].start.replace(hour=15)
@@ -168,7 +170,7 @@ def test_moving_onto_a_taken_slot_offers_the_next_one_and_moves_nothing(
 
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_a_move_or_cancellation_that_expired_is_told_so_and_the_call_stands(
-    engines: Callable[..., Engine], backend: Calendar, tenant: str, change: str, redis_client: redis.Redis
+    engines: Callable[..., Engine], backend: Backend, tenant: str, change: str, redis_client: redis.Redis
 ) -> None:
     from dialog.store.keys import ConversationKeys
 
@@ -183,7 +185,7 @@ def test_a_move_or_cancellation_that_expired_is_told_so_and_the_call_stands(
 
 
 def test_a_slot_starting_right_now_is_booked_not_taken(
-    engines: Callable[..., Engine], backend: Calendar, tenant: str, clock: FakeClock
+    engines: Callable[..., Engine], backend: Backend, tenant: str, clock: FakeClock
 ) -> None:
     import datetime as dt
 

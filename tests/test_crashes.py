@@ -21,7 +21,7 @@ class Crash(BaseException):
     """The process dies here: nothing in the engine may catch it."""
 
 
-def crash_at(point: Checkpoint, *, before: Callable[[], None] | None = None) -> Callable[[Checkpoint], None]:
+def crash_at(point: Checkpoint, *, before: Callable[[], object] | None = None) -> Callable[[Checkpoint], None]:
     def checkpoint(reached: Checkpoint) -> None:
         if reached is Checkpoint.DECIDED and before is not None:
             before()  # another container writes first, so this turn's CAS loses

@@ -284,8 +284,7 @@ class DialogMachine(RuleBasedStateMachine):
         self.world.check()
 
 
-@pytest.mark.redis
-class TestDialogMachine(DialogMachine.TestCase):
-    """The stateful exploration, under the profile chosen by DIALOG_HYPOTHESIS_PROFILE."""
-
-    settings = PROFILE
+# The stateful exploration, under the profile chosen by DIALOG_HYPOTHESIS_PROFILE (marked redis by
+# this module's pytestmark; scripts/mutations.py --stateful-only selects it by this name).
+TestDialogMachine = DialogMachine.TestCase
+TestDialogMachine.settings = PROFILE

@@ -35,11 +35,13 @@ class FlakyCalendar(InMemoryCalendar):
         self.down = False
         self.delay = 0.0
 
-    def book(self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str) -> Event:
+    def book(
+        self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str, note: str = ""
+    ) -> Event:
         if self.down:
             raise CalendarUnavailable("the calendar is down (injected)", tenant_id=tenant_id)
         time.sleep(self.delay)
-        return super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key)
+        return super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key, note=note)
 
     def move(
         self, tenant_id: str, event_id: str, *, start: dt.datetime, end: dt.datetime, idempotency_key: str

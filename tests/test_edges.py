@@ -320,10 +320,12 @@ class FlakyCalendar(InMemoryCalendar):
         super().__init__()
         self.down: set[str] = set()
 
-    def book(self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str) -> Event:
+    def book(
+        self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str, note: str = ""
+    ) -> Event:
         if tenant_id in self.down:
             raise ConnectionError(f"the calendar of {tenant_id} is down")
-        return super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key)
+        return super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key, note=note)
 
 
 def record_unsettled_yes(make_engine: Callable[..., Engine], tenants: list[str], **options: object) -> None:

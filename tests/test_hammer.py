@@ -23,6 +23,7 @@ import pytest
 import redis
 
 from dialog import Engine, RedisCalendar
+from dialog.calendar.base import Calendar
 from dialog.calendar.caldav import CalDAVCalendar, collection_name
 from dialog.testing import FakeClock
 from tests.conftest import MONDAY_8AM
@@ -51,6 +52,7 @@ def test_three_processes_and_a_sigkill_leave_exactly_the_confirmed_bookings(
 ) -> None:
     tenant = f"hammer-{os.getpid()}-{time.time_ns()}"
     client = redis.Redis.from_url(redis_url)
+    calendar: Calendar
     if backend == "redis":
         caldav, calendar = "redis", RedisCalendar(client)
     else:

@@ -88,10 +88,12 @@ def test_message_ids_are_per_conversation(engine: Engine) -> None:
 class DownCalendar(InMemoryCalendar):
     down = True
 
-    def book(self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str) -> Event:
+    def book(
+        self, tenant_id: str, *, lead: str, start: dt.datetime, end: dt.datetime, idempotency_key: str, note: str = ""
+    ) -> Event:
         if self.down:
             raise CalendarUnavailable("down (injected)", tenant_id=tenant_id)
-        return super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key)
+        return super().book(tenant_id, lead=lead, start=start, end=end, idempotency_key=idempotency_key, note=note)
 
 
 def test_a_yes_retried_after_a_calendar_outage_books_once_and_says_booked(

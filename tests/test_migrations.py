@@ -52,7 +52,9 @@ def test_a_pending_schema_1_proposal_is_confirmed_and_rewritten_as_schema_2(
     assert (reply.outcome, reply.state) == ("booked", "done")
     assert reply.version == int(FIXTURES["awaiting"]["v"]) + 2  # intent, then done: versions keep growing
     assert redis_client.type(keys.conversation) == b"string"
-    token, _, record = redis_client.get(keys.conversation).partition(b"|")
+    stored = redis_client.get(keys.conversation)
+    assert isinstance(stored, bytes)
+    token, _, record = stored.partition(b"|")
     assert token.startswith(b"%d." % reply.version) and record.startswith(b"[2,")
     assert len(calendar.events("default")) == 1
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -379,15 +379,17 @@ class CountingRedis(redis.Redis):
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         self.sent.append(str(args[0]).upper())
-        return super().execute_command(*args, **options)
+        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # unannotated in redis-py
 
 
 @pytest.fixture
 def counting(redis_url: str, redis_client: redis.Redis) -> Iterator[CountingRedis]:
-    client = CountingRedis.from_url(redis_url)
+    pool = redis.ConnectionPool.from_url(redis_url)
+    client = CountingRedis(connection_pool=pool)
     client.sent = []
     yield client
     client.close()
+    pool.disconnect()
 
 
 def test_book_busy_find_move_and_cancel_are_one_round_trip_each(counting: CountingRedis) -> None:
@@ -426,7 +428,7 @@ def test_book_and_busy_send_one_packet_each(rcal: RedisCalendar, monkeypatch: py
     rcal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="warm")
     rcal.busy("acme", at(0), at(1))
     count = [0]
-    original = redis.connection.AbstractConnection.send_packed_command
+    original: Callable[..., object] = redis.connection.AbstractConnection.send_packed_command  # unannotated
 
     def counted(conn: redis.connection.AbstractConnection, *args: Any, **kwargs: Any) -> None:
         count[0] += 1
@@ -437,6 +439,15 @@ def test_book_and_busy_send_one_packet_each(rcal: RedisCalendar, monkeypatch: py
     assert count[0] == 1
     rcal.busy("acme", at(0), at(24))
     assert count[0] == 2
+
+
+def _texts(values: Iterable[object]) -> set[str]:
+    """Members or fields as text; the client (no decode_responses) must have returned bytes."""
+    found = set()
+    for value in values:
+        assert isinstance(value, bytes), value
+        found.add(value.decode())
+    return found
 
 
 def test_trim_removes_only_what_ended_before_the_cutoff(rcal: RedisCalendar, redis_client: redis.Redis) -> None:
@@ -459,10 +470,10 @@ def test_trim_removes_only_what_ended_before_the_cutoff(rcal: RedisCalendar, red
     assert rcal.busy("acme", at(-30), at(2)) == [(at(1.5), at(2.5))]
     assert len(rcal.busy("acme", at(-30), at(30))) == 4
     keys = CalendarKeys("acme")
-    fields = {f.decode() for f in redis_client.hkeys(keys.keys)}
+    fields = _texts(redis_client.hkeys(keys.keys))
     assert fields == {"b:running", "b:new", "b:moved", "m:move-late"}  # old results and keys are gone
-    assert {m.decode() for m in redis_client.zrange(keys.changes, 0, -1)} == {"m:move-late"}
-    assert not any(edge.id in m.decode() or old.id in m.decode() for m in redis_client.zrange(keys.busy, 0, -1))
+    assert _texts(redis_client.zrange(keys.changes, 0, -1)) == {"m:move-late"}
+    assert not any(edge.id in m or old.id in m for m in _texts(redis_client.zrange(keys.busy, 0, -1)))
     assert redis_client.hlen(keys.events) == 3
     assert len(rcal.events("other")) == 1  # another tenant is untouched
     replay = rcal.move("acme", moved.id, start=at(7), end=at(8), idempotency_key="move-late")
@@ -493,7 +504,7 @@ def test_a_foreign_type_at_a_calendar_key_is_calendar_unavailable_naming_it(
     for key in keys.all:
         redis_client.flushdb()
         redis_client.rpush(key, "foreign")
-        calls = [
+        calls: list[Callable[[], object]] = [
             lambda: rcal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k"),
             lambda: rcal.busy("acme", at(0), at(1)),
             lambda: rcal.find("acme", "k"),
@@ -517,13 +528,14 @@ def test_a_foreign_type_at_a_calendar_key_is_calendar_unavailable_naming_it(
 def test_an_unreadable_event_record_is_calendar_unavailable(rcal: RedisCalendar, redis_client: redis.Redis) -> None:
     event = rcal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k")
     redis_client.hset(CalendarKeys("acme").events, event.id, "not json")
-    for call in [
+    calls: list[Callable[[], object]] = [
         lambda: rcal.events("acme"),
         lambda: rcal.find("acme", "k"),
         lambda: rcal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k"),
         lambda: rcal.move("acme", event.id, start=at(1), end=at(2), idempotency_key="m"),
         lambda: rcal.cancel("acme", event.id, idempotency_key="c"),
-    ]:
+    ]
+    for call in calls:
         with pytest.raises(CalendarUnavailable, match="cannot be read"):
             call()
 
@@ -532,12 +544,13 @@ def test_an_unreachable_redis_is_calendar_unavailable() -> None:
     client = redis.Redis(port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     cal = RedisCalendar(client)
     assert cal.schedule("acme") == Schedule()  # no I/O
-    for call in [
+    calls: list[Callable[[], object]] = [
         lambda: cal.book("acme", lead="Dana", start=at(0), end=at(0.5), idempotency_key="k"),
         lambda: cal.busy("acme", at(0), at(1)),
         lambda: cal.events("acme"),
         lambda: cal.trim(before=at(0)),
-    ]:
+    ]
+    for call in calls:
         with pytest.raises(CalendarUnavailable) as caught:
             call()
         assert isinstance(caught.value.__cause__, redis.RedisError)

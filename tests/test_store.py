@@ -82,7 +82,9 @@ def test_the_record_carries_its_schema_version_and_the_version_only_grows(
 ) -> None:
     versions = [engine.handle("c1", text).version for text in [SCHEDULE, "hmm", "move it", "no", "yes"]]
     assert versions == sorted(set(versions))
-    token, _, record = redis_client.get(ConversationKeys("default", "c1").conversation).partition(b"|")
+    stored = redis_client.get(ConversationKeys("default", "c1").conversation)
+    assert isinstance(stored, bytes)
+    token, _, record = stored.partition(b"|")
     assert int(token.split(b".")[0]) == versions[-1]  # "<version>.<write nonce>"
     assert json.loads(record)[0] == SCHEMA_VERSION == 2  # schema 2: structs as JSON arrays
 

@@ -130,7 +130,7 @@ def test_at_phone_width_nothing_overflows_and_the_history_shows_the_booking(
         before = len(browser.find_elements(By.CSS_SELECTOR, "#log .msg.bot"))
         browser.find_element(By.ID, "text").send_keys(text)
         browser.find_element(By.ID, "send").click()
-        wait.until(lambda _, n=before: len(browser.find_elements(By.CSS_SELECTOR, "#log .msg.bot")) > n)
+        wait.until(_more_replies_than(browser, before))
         wait.until(lambda _: browser.find_element(By.ID, "send").is_enabled())
     width = browser.execute_script("return document.documentElement.scrollWidth")
     inner = browser.execute_script("return window.innerWidth")
@@ -143,3 +143,8 @@ def test_at_phone_width_nothing_overflows_and_the_history_shows_the_booking(
     newest = browser.find_elements(By.CSS_SELECTOR, "#history li")[0].text
     assert "uh yeah sure" in newest and "booked" in newest
     assert browser.save_screenshot(str(tmp_path / "phone.png"))
+
+
+def _more_replies_than(browser: WebDriver, n: int) -> Callable[[WebDriver], bool]:
+    """A wait condition: the page shows more than ``n`` replies."""
+    return lambda _: len(browser.find_elements(By.CSS_SELECTOR, "#log .msg.bot")) > n

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import inspect
 import logging
 import random
@@ -98,7 +99,7 @@ class _Base:
         # The default calendar is a system of record on the same Redis, shared by every process.
         self.calendar: Calendar = calendar if calendar is not None else RedisCalendar(self._sync_client(redis_client))
         self.ttl_seconds = ttl_seconds
-        self._turns = Turns(clock or utc_now, self._filed)
+        self._turns = Turns(clock or utc_now, self._filed, checkpoints=checkpoint is not None)
         # A test seam: called at each step of a turn, so fault tests can stop a turn anywhere.
         self._checkpoint = checkpoint or _no_checkpoint
         self._cache = RecordCache(cache_size)
@@ -687,6 +688,14 @@ class AsyncEngine(_Base):
 
 
 def _keys(conversation_id: str, tenant_id: str) -> ConversationKeys:
+    """The checked ids' keys; kept for recent conversations (an invalid id raises, and is not kept)."""
+    if type(conversation_id) is str and type(tenant_id) is str:  # hashable: worth keeping
+        return _checked_keys(conversation_id, tenant_id)
+    return _checked_keys.__wrapped__(conversation_id, tenant_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_keys(conversation_id: str, tenant_id: str) -> ConversationKeys:
     return ConversationKeys(
         inputs.identifier(tenant_id, "tenant_id"), inputs.identifier(conversation_id, "conversation_id")
     )

@@ -365,4 +365,7 @@ _QUIET = ("hesitate", "unclear", "question", "unreadable")
 
 def public(node: Node) -> State:
     """The state a reply and the stored record say: a recorded confirmation still awaits."""
-    return State.AWAITING_CONFIRMATION if node == CONFIRMING else State(node)
+    return _PUBLIC_OF[node]
+
+
+_PUBLIC_OF: dict[Node, State] = {**{s.value: s for s in State}, CONFIRMING: State.AWAITING_CONFIRMATION}

@@ -68,7 +68,7 @@ class Schedule(BaseModel):
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
-        return _zone(self.timezone)
+        return zone(self.timezone)
 
     @property
     def slot(self) -> dt.timedelta:
@@ -76,7 +76,8 @@ class Schedule(BaseModel):
 
 
 @functools.cache
-def _zone(name: str) -> zoneinfo.ZoneInfo:
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    """The zone named ``name``, built once per process."""
     return zoneinfo.ZoneInfo(name)
 
 

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Sequence
 
-from dialog.calendar.base import Calendar, Interval, Schedule
+from dialog.calendar.base import Calendar, Interval, Schedule, zone
 
 
-def grid(schedule: Schedule, day: dt.date) -> Iterator[dt.datetime]:
-    """Slot starts of one local day, in order (none on a day off)."""
-    if day.weekday() not in schedule.working_days:
-        return
-    tz, slot = schedule.tz, schedule.slot
-    start = dt.datetime.combine(day, schedule.day_start, tzinfo=tz)
-    end = dt.datetime.combine(day, schedule.day_end, tzinfo=tz)
+def grid(schedule: Schedule, day: dt.date) -> tuple[dt.datetime, ...]:
+    """Slot starts of one local day, in order (none on a day off); kept per schedule and day."""
+    s = schedule
+    return _grid(s.timezone, s.working_days, s.day_start, s.day_end, s.slot_minutes, day)
+
+
+@functools.lru_cache(maxsize=4096)
+def _grid(
+    timezone: str, working_days: tuple[int, ...], day_start: dt.time, day_end: dt.time, minutes: int, day: dt.date
+) -> tuple[dt.datetime, ...]:
+    if day.weekday() not in working_days:
+        return ()
+    tz, slot = zone(timezone), dt.timedelta(minutes=minutes)
+    start = dt.datetime.combine(day, day_start, tzinfo=tz)
+    end = dt.datetime.combine(day, day_end, tzinfo=tz)
     # Wall-clock arithmetic on the local day: a DST change shifts UTC offsets, never the grid.
+    starts = []
     at = start
     while _utc(at) + slot <= _utc(end):
-        yield at
+        starts.append(at)
         at = (at.replace(tzinfo=None) + slot).replace(tzinfo=tz)
+    return tuple(starts)
 
 
 def first_free(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
 PREFIX = "dialog"
@@ -41,44 +41,39 @@ DEFAULT_HISTORY_TTL_SECONDS = 30 * 24 * 3600
 
 @dataclass(frozen=True, slots=True)
 class ConversationKeys:
-    """The keys of one conversation of one tenant."""
+    """The keys of one conversation of one tenant, computed once when the keys are made."""
 
     tenant_id: str
     conversation_id: str
+    tag: str = field(init=False, compare=False, repr=False)
+    # A hash: ``v`` the version, ``r`` the record.
+    conversation: str = field(init=False, compare=False, repr=False)
+    # What was pending, kept past the conversation's TTL to explain an expiry.
+    expired_marker: str = field(init=False, compare=False, repr=False)
+    # A list of the last replies, each ``<len(message_id)>|<message_id><reply>``, newest first.
+    replies: str = field(init=False, compare=False, repr=False)
+    # A sorted set of the conversation's recent write tokens, scored by when (ms) they landed.
+    writes: str = field(init=False, compare=False, repr=False)
+    # A list of the conversation's applied turns, oldest first (spec 4.5).
+    history: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def tag(self) -> str:
-        return _tag(self.tenant_id, self.conversation_id)
-
-    @property
-    def conversation(self) -> str:
-        """A hash: ``v`` the version, ``r`` the record."""
-        return f"{PREFIX}:{self.tag}:conv"
-
-    @property
-    def replies(self) -> str:
-        """A list of the last replies, each ``<len(message_id)>|<message_id><reply>``, newest first."""
-        return f"{PREFIX}:{self.tag}:replies"
-
-    @property
-    def writes(self) -> str:
-        """A sorted set of the conversation's recent write tokens, scored by when (ms) they landed."""
-        return f"{PREFIX}:{self.tag}:writes"
-
-    @property
-    def history(self) -> str:
-        """A list of the conversation's applied turns, oldest first (spec 4.5)."""
-        return f"{PREFIX}:{self.tag}:history"
+    def __post_init__(self) -> None:
+        tag = _tag(self.tenant_id, self.conversation_id)
+        base = f"{PREFIX}:{tag}:"
+        for name, value in (
+            ("tag", tag),
+            ("conversation", base + "conv"),
+            ("expired_marker", base + "pending"),
+            ("replies", base + "replies"),
+            ("writes", base + "writes"),
+            ("history", base + "history"),
+        ):
+            object.__setattr__(self, name, value)
 
     @property
     def all(self) -> list[str]:
         """The keys a turn reads and writes, in the order the store's scripts take them."""
         return [self.conversation, self.expired_marker, self.replies, self.writes, self.history]
-
-    @property
-    def expired_marker(self) -> str:
-        """What was pending, kept past the conversation's TTL to explain an expiry."""
-        return f"{PREFIX}:{self.tag}:pending"
 
     @classmethod
     def parse(cls, key: str) -> ConversationKeys | None:

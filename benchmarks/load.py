@@ -283,18 +283,23 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     unexpected: int = 0
+    sample: bytes = b""  # the first unexpected reply
 
 
-async def client(app: App, number: int, port: int, keys: Sequence[str], tally: Tally, run: str) -> None:
+async def client(app: App, number: int, clients: int, port: int, keys: Sequence[str], tally: Tally, run: str) -> None:
     loop = asyncio.get_running_loop()
+    per_client = max(1, len(keys) // clients)
     _, conn = await loop.create_connection(Connection, "127.0.0.1", port)
     start, slot = next_working_day(), 0
     clock = time.perf_counter
     try:
         while clock() < tally.end:
-            key = keys[(number * 7919 + slot) % len(keys)]
+            # Client i takes tenants i, i + clients, ...: no two clients book in one calendar, and a
+            # tenant's conversations take its working days' slots in turn (80 before one repeats).
+            key = keys[(number + clients * (slot % per_client)) % len(keys)]
+            nth = slot // per_client
             cid = f"load-{run}-{number}-{slot}"
-            at = start + dt.timedelta(days=slot // 16 % 5, minutes=30 * (slot % 16))
+            at = start + dt.timedelta(days=nth // 16 % 5, minutes=30 * (nth % 16))
             for turn, data in enumerate(conversation(app, port, key, cid, at)):
                 sent = clock()
                 status, body = await conn.request(data)
@@ -302,7 +307,9 @@ async def client(app: App, number: int, port: int, keys: Sequence[str], tally: T
                 if tally.start <= sent and done <= tally.end:
                     tally.latencies.append(done - sent)
                     tally.statuses[status] += 1
-                    tally.unexpected += app == "dialog" and EXPECTED[turn] not in body
+                    if (app == "dialog" and EXPECTED[turn] not in body) or status != 200:
+                        tally.unexpected += 1
+                        tally.sample = tally.sample or body
             slot += 1
     finally:
         assert conn.transport is not None
@@ -325,6 +332,7 @@ class Measure:
     round_trips: int
     statuses: dict[int, int]
     unexpected: int
+    sample: bytes
 
     @property
     def per_second(self) -> float:
@@ -364,7 +372,7 @@ async def drive(
             readings["server" + suffix] = server.cpu_seconds()
             readings["trips" + suffix] = server.round_trips()
 
-    tasks = [client(app, i, port, keys, tally, run) for i in range(clients)]
+    tasks = [client(app, i, clients, port, keys, tally, run) for i in range(clients)]
     await asyncio.gather(*tasks, mark(tally.start, "0"), mark(tally.end, "1"))
     return tally, readings
 
@@ -402,6 +410,7 @@ def summarise(app: App, clients: int, tally: Tally, seconds: float, r: dict[str,
         round_trips=int(r.get("trips1", 0) - r.get("trips0", 0)),
         statuses=dict(sorted(tally.statuses.items())),
         unexpected=tally.unexpected,
+        sample=tally.sample,
     )
 
 
@@ -410,7 +419,7 @@ def line(m: Measure) -> str:
         f"  {m.app:<6} {m.clients:>2} clients: {m.per_second:>7,.0f} req/s  p50 {m.p50_ms:6.2f} ms  "
         f"p99 {m.p99_ms:6.2f} ms  server CPU {m.server_ms:.3f} ms/req  Redis CPU {m.redis_cpu / m.requests * 1e6:.0f} "
         f"us/req  {m.trips:.2f} RT/req  load generator {m.client_cores:.2f} cores  statuses {m.statuses}"
-        + (f"  UNEXPECTED outcomes: {m.unexpected}" if m.unexpected else "")
+        + (f"\n    UNEXPECTED replies: {m.unexpected}, the first: {m.sample[:300]!r}" if m.unexpected else "")
     )
 
 
@@ -465,11 +474,11 @@ def compare(args: argparse.Namespace) -> None:
 
 
 def against(url: str, keys: Sequence[str], args: argparse.Namespace) -> None:
-    """The dialog against a server somebody else started: req/s, latency, the generator's CPU."""
+    """Drive a server somebody else started (say, under a profiler): req/s, latency, the generator's CPU."""
     port = int(url.rstrip("/").rpartition(":")[2])
     for clients in args.clients:
-        tally, r = asyncio.run(drive("dialog", None, port, keys, clients, args.warmup, args.duration))
-        print(line(summarise("dialog", clients, tally, args.duration, r, 0.0)))
+        tally, r = asyncio.run(drive(args.app, None, port, keys, clients, args.warmup, args.duration))
+        print(line(summarise(args.app, clients, tally, args.duration, r, 0.0)))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -478,8 +487,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per run (default 8)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each app per client count (default 3)")
-    parser.add_argument("--url", help="only drive a dialog server already running on loopback (needs --key)")
+    parser.add_argument("--url", help="only drive a server already running on loopback (needs --key)")
     parser.add_argument("--key", action="append", help="an API key of --url (repeat for more tenants)")
+    parser.add_argument("--app", choices=APPS, default="dialog", help="what --url runs (default dialog)")
     parser.add_argument("--serve", choices=APPS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--counts", type=Path, help=argparse.SUPPRESS)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 import redis
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from dialog.calendar.memory import InMemoryCalendar
 from dialog.engine import AsyncEngine
@@ -21,6 +23,7 @@ from dialog.server import config
 from dialog.server.auth import KeyRing
 from dialog.server.errors import error_handlers
 from dialog.server.guard import Guard
+from dialog.server.hot import HotPath
 from dialog.server.metrics import Metrics
 from dialog.server.routes import add_routes
 from dialog.server.service import Service
@@ -83,7 +86,7 @@ def create_app(
             if callable(close):
                 await asyncio.to_thread(close)
 
-    app = FastAPI(
+    app = _DialogApp(
         title="dialog",
         version=_version(),
         description="Durable booking conversations: one turn per request, any worker answers any conversation.",
@@ -93,7 +96,20 @@ def create_app(
     app.state.dialog = service
     app.add_middleware(Guard, service=service)
     add_routes(app)
+    app.hot = HotPath(functools.partial(FastAPI.__call__, app), service)
     return app
+
+
+class _DialogApp(FastAPI):
+    """FastAPI with the hot path in front: a well-formed turn never enters the middleware stack."""
+
+    hot: HotPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.hot is not None and scope["type"] == "http" and self.hot.wants(scope):
+            await self.hot(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 async def _sweep_every(service: Service, seconds: float) -> None:

@@ -14,7 +14,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dialog.errors import CalendarUnavailable, CorruptState, DialogError, InvalidInput, StoreUnavailable
 from dialog.server.service import Service
 
-__all__ = ["MAX_BODY_BYTES", "ApiError", "BodyTooLarge", "body_too_large_response", "error_handlers", "json_error"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "ApiError",
+    "BodyTooLarge",
+    "body_too_large_response",
+    "dialog_error_response",
+    "error_handlers",
+    "json_error",
+]
 
 # Bodies are a short text or a proposal; anything this large is refused before it is parsed.
 MAX_BODY_BYTES = 64 * 1024
@@ -49,8 +57,6 @@ def body_too_large_response(service: Service) -> JSONResponse:
 def error_handlers(
     service: Service,
 ) -> dict[int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]]:
-    retry = str(service.retry_after)
-
     async def api_error(request: Request, exc: ApiError) -> Response:
         service.metrics.error(exc.code)
         return json_error(exc.status, exc.code, exc.message, **exc.headers)
@@ -74,19 +80,7 @@ def error_handlers(
         return json_error(exc.status_code, code, str(exc.detail), **(exc.headers or {}))
 
     async def dialog_error(request: Request, exc: DialogError) -> Response:
-        status, code, message, headers = _map_dialog_error(exc, retry)
-        service.metrics.error(code)
-        service.log(
-            logging.WARNING if status < 500 else logging.ERROR,
-            "error",
-            code=code,
-            error=type(exc).__name__,
-            detail=str(exc),  # engine errors name tenant, conversation and keys; CalDAV redacts its secrets
-            conversation_id=exc.conversation_id,
-            tenant=exc.tenant_id,
-        )
-        field = exc.field if isinstance(exc, InvalidInput) else None
-        return json_error(status, code, message, field, **headers)
+        return dialog_error_response(service, exc)
 
     return {
         ApiError: api_error,
@@ -95,6 +89,23 @@ def error_handlers(
         StarletteHTTPException: http_error,
         DialogError: dialog_error,
     }
+
+
+def dialog_error_response(service: Service, exc: DialogError) -> JSONResponse:
+    """The response to an engine error (counted and logged), for the routes and the hot path alike."""
+    status, code, message, headers = _map_dialog_error(exc, str(service.retry_after))
+    service.metrics.error(code)
+    service.log(
+        logging.WARNING if status < 500 else logging.ERROR,
+        "error",
+        code=code,
+        error=type(exc).__name__,
+        detail=str(exc),  # engine errors name tenant, conversation and keys; CalDAV redacts its secrets
+        conversation_id=exc.conversation_id,
+        tenant=exc.tenant_id,
+    )
+    field = exc.field if isinstance(exc, InvalidInput) else None
+    return json_error(status, code, message, field, **headers)
 
 
 def _map_dialog_error(exc: DialogError, retry: str) -> tuple[int, str, str, dict[str, str]]:

@@ -7,12 +7,13 @@ import time
 import traceback
 import uuid
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dialog.server.errors import MAX_BODY_BYTES, BodyTooLarge, body_too_large_response, json_error
 from dialog.server.service import Service
 
-__all__ = ["Guard"]
+__all__ = ["Guard", "log_request", "unhandled"]
 
 
 class Guard:
@@ -50,29 +51,38 @@ class Guard:
             if not started:
                 await body_too_large_response(self.service)(scope, receive, tracked)
         except Exception as exc:
-            reference = uuid.uuid4().hex[:12]
-            self.service.metrics.error("internal_error")
-            self.service.log(
-                logging.ERROR,
-                "unhandled_error",
-                reference=reference,
-                path=scope.get("path"),
-                error=type(exc).__name__,
-                traceback="".join(traceback.format_exception(exc)),
-            )
+            response = unhandled(self.service, scope, exc)
             if not started:
-                message = f"internal error (reference {reference})"
-                await json_error(500, "internal_error", message)(scope, receive, tracked)
+                await response(scope, receive, tracked)
         finally:
-            # The path without its query: the page's ?key= must never reach a log.
-            self.service.log(
-                logging.INFO,
-                "request",
-                method=scope.get("method"),
-                path=scope.get("path"),
-                status=status,
-                ms=round((time.perf_counter() - t0) * 1000, 3),
-            )
+            log_request(self.service, scope, status, t0)
+
+
+def unhandled(service: Service, scope: Scope, exc: Exception) -> Response:
+    """Log an unexpected error with its traceback; the client gets only a reference to it."""
+    reference = uuid.uuid4().hex[:12]
+    service.metrics.error("internal_error")
+    service.log(
+        logging.ERROR,
+        "unhandled_error",
+        reference=reference,
+        path=scope.get("path"),
+        error=type(exc).__name__,
+        traceback="".join(traceback.format_exception(exc)),
+    )
+    return json_error(500, "internal_error", f"internal error (reference {reference})")
+
+
+def log_request(service: Service, scope: Scope, status: int, started: float) -> None:
+    # The path without its query: the page's ?key= must never reach a log.
+    service.log(
+        logging.INFO,
+        "request",
+        method=scope.get("method"),
+        path=scope.get("path"),
+        status=status,
+        ms=round((time.perf_counter() - started) * 1000, 3),
+    )
 
 
 def _content_length(scope: Scope) -> int:

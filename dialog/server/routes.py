@@ -35,7 +35,7 @@ from dialog.server.schemas import (
 )
 from dialog.server.service import service_of
 
-__all__ = ["add_routes"]
+__all__ = ["add_routes", "utf8_path"]
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from DIALOG_API_KEYS; it names the tenant.")
@@ -67,7 +67,7 @@ async def _conversation_id(
 ) -> str:
     # The server decodes the path leniently (invalid UTF-8 becomes U+FFFD, so %FF and %FE would be
     # one conversation): the raw path must decode strictly.
-    if not _utf8_path(request.scope):
+    if not utf8_path(request.scope):
         raise RequestValidationError(
             [
                 {
@@ -81,7 +81,7 @@ async def _conversation_id(
     return conversation_id
 
 
-def _utf8_path(scope: Scope) -> bool:
+def utf8_path(scope: Scope) -> bool:
     raw = scope.get("raw_path")
     if not isinstance(raw, bytes):  # optional in ASGI: nothing to check against
         return True
@@ -144,7 +144,7 @@ async def post_message(
         confidence=body.confidence,
         alternatives=[(a.text, a.confidence) for a in body.alternatives],
     )
-    return await service.turn("message", tenant, run)
+    return ReplyOut.of(await service.turn("message", tenant, run))
 
 
 async def post_proposal(
@@ -164,7 +164,7 @@ async def post_proposal(
         channel=body.channel,
         message_id=_message_id(idempotency_key),
     )
-    return await service.turn("proposal", tenant, run)
+    return ReplyOut.of(await service.turn("proposal", tenant, run))
 
 
 async def get_conversation(request: Request, conversation_id: ConversationId, tenant: Tenant) -> SnapshotOut:

@@ -18,7 +18,6 @@ from dialog.engine import AsyncEngine
 from dialog.results import Reply
 from dialog.server.auth import KeyRing
 from dialog.server.metrics import Metrics
-from dialog.server.schemas import ReplyOut
 
 __all__ = ["Service", "service_of"]
 
@@ -44,7 +43,8 @@ class Service:
                 line = line.replace(secret, "***")
             self.logger.log(level, line)
 
-    async def turn(self, kind: str, tenant: str, run: Awaitable[Reply]) -> ReplyOut:
+    async def turn(self, kind: str, tenant: str, run: Awaitable[Reply]) -> Reply:
+        """Await the turn; count it and log it from ``reply.transition``."""
         started = time.perf_counter()
         reply = await run
         seconds = time.perf_counter() - started
@@ -65,7 +65,7 @@ class Service:
             version=reply.version,
             latency_ms=round(seconds * 1000, 3),
         )
-        return ReplyOut.of(reply)
+        return reply
 
     async def ready(self) -> dict[str, str]:
         redis_check, calendar_check = await asyncio.gather(

@@ -157,6 +157,8 @@ class _Base:
         heard: dict[bool, Understanding] = {}  # understood once per "is something pending"
 
         def decide(ctx: turn.Context) -> turn.Decision:
+            if not said:  # voice, nothing heard: "Sorry, I didn't catch that." and the question again
+                return turn.decide(ctx, Understanding(Intent.UNCLEAR, None, None, unreadable=""))
             # A booked call can still be moved or cancelled: its words are read as answers too.
             pending = ctx.record.state in _PENDING or ctx.record.booked is not None
             if pending not in heard:

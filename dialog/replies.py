@@ -17,6 +17,7 @@ from dialog.results import Channel, Outcome, Proposal
 _T = TypeVar("_T")
 
 HELP = 'I can schedule calls for you, for example: "schedule a call with Dana tomorrow at 10am".'
+UNHEARD = "Sorry, I didn't catch that. "
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,8 @@ class Said:
     expired_lead: str | None = None
     expired_start: dt.datetime | None = None
     expired_kind: str = "book"
-    # ("unreadable", words) | ("timezone", "") | ("reason", "taken" | "hours" | "day" | "grid" | "past")
+    # ("unreadable", words: "" if nothing was heard) | ("timezone", "")
+    # | ("reason", "taken" | "hours" | "day" | "grid" | "past")
     note: tuple[str, str] | None = None
 
 
@@ -162,8 +164,8 @@ def _lead_note(s: Said) -> str:
     if s.note is None:
         return ""
     kind, words = s.note
-    if kind == "unreadable":
-        return f'Sorry, I couldn\'t read "{words}" as a day or time, so nothing was changed. ' if words else ""
+    if kind == "unreadable":  # no words: nothing was heard (an empty transcript on voice)
+        return f'Sorry, I couldn\'t read "{words}" as a day or time, so nothing was changed. ' if words else UNHEARD
     if kind == "timezone":
         return f"All times are in {zone_in_words(s.schedule.timezone)}. "
     return ""

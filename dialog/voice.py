@@ -66,8 +66,7 @@ _MORE_REFUSE = (
     "forget about it", "scratch that", "drop it", "call it off", "stop", "no stop", "no way", "absolutely not",
     "definitely not", "certainly not", "not at all", "not really", "no not really", "i'd rather not",
     "i changed my mind", "no i changed my mind", "change of plans", "skip it", "i'll pass", "negative", "no no no",
-    "no sorry", "sorry no", "don't do it", "don't do that yet", "not for now", "no don't book it", "please cancel",
-    "i'm not ready",
+    "no sorry", "sorry no", "don't do it", "no don't book it", "please cancel",
 )  # fmt: skip
 _MORE_HESITATE = (
     "wait a minute", "hang on", "hang on a second", "hold up", "let me think about it", "let me check my calendar",
@@ -77,6 +76,7 @@ _MORE_HESITATE = (
     "i'll confirm later", "not today", "sorry not now", "hmm let me see", "wait no", "no wait",
     "hold on let me check", "not so fast", "slow down", "i have to check first", "let's wait", "yes but not now",
     "ok wait", "yeah hold on", "okay let me check", "sure but not yet", "i don't know yet", "not just yet",
+    "don't do that yet", "not for now", "i'm not ready",  # deferrals: hesitations since issue 12
 )  # fmt: skip
 MOVE = ("move it", "can we move it", "another time", "a different time", "change the time", "reschedule")
 # Times and days the grammar offers in moves; the phrase list carries one sample of each shape.

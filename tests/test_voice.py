@@ -67,8 +67,42 @@ def test_an_empty_transcript_on_voice_is_a_reprompt_not_an_error(engine: Engine,
     awaiting(engine)
     reply = engine.handle("c1", silence, channel="voice", confidence=0.0)
     assert reply.outcome == "reprompted" and reply.state == "awaiting_confirmation"
+    assert reply.text.startswith("Sorry, I didn't catch that. Shall I book a call with Dana Scully on ")
+    assert reply.text.endswith("? Please say yes or no.")
+    assert reply.proposal is not None  # nothing lost: a yes now books it
+    assert engine.handle("c1", "yes", channel="voice", confidence=0.9).outcome == "booked"
     with pytest.raises(InvalidInput):
         engine.handle("c1", silence)  # on text, empty is still InvalidInput (spec 2)
+
+
+def test_an_empty_transcript_with_nothing_pending_says_so_and_how_to_start(engine: Engine) -> None:
+    reply = engine.handle("c1", "", channel="voice")
+    assert (reply.outcome, reply.state) == ("reprompted", "idle")
+    assert reply.text.startswith("Sorry, I didn't catch that. I can schedule calls for you")
+
+
+def test_an_empty_transcript_over_http_is_a_reprompt(redis_url: str, calendar: InMemoryCalendar) -> None:
+    """Blank text on the voice channel: 200 and the question again, worded as on the engine."""
+    import redis.asyncio
+
+    from dialog.engine import AsyncEngine
+    from dialog.server import create_app
+    from tests.test_server import TestClient
+
+    client = TestClient(create_app(AsyncEngine(redis.asyncio.Redis.from_url(redis_url), calendar=calendar),
+                                   api_keys={"key-acme-0123456789": "acme"}))  # fmt: skip
+    try:
+        auth = {"Authorization": "Bearer key-acme-0123456789"}
+        url = "/v1/conversations/c1/messages"
+        client.post(url, json={"text": PROPOSE, "channel": "voice"}, headers=auth)
+        silence = client.post(url, json={"text": "", "channel": "voice", "confidence": 0.0}, headers=auth)
+        assert silence.status_code == 200, silence.text
+        body = silence.json()
+        assert (body["outcome"], body["state"]) == ("reprompted", "awaiting_confirmation")
+        assert body["text"].startswith("Sorry, I didn't catch that. Shall I book")
+        assert "yes" in body["expect"]["phrases"]
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize(

@@ -76,9 +76,9 @@ def sender(redis_url: str) -> Iterator[_Sender]:
     client.close()
 
 
-_RESENDING = [check for check in CHECKS.get_all() if check.__name__ == "ignored_auth"]
+_RESENDING: list[Any] = [check for check in CHECKS.get_all() if check.__name__ == "ignored_auth"]
 # A start in the past is schema-valid but refused (422 invalid_input): the schema cannot say "future".
-_PAST_START = [check for check in CHECKS.get_all() if check.__name__ == "positive_data_acceptance"]
+_PAST_START: list[Any] = [check for check in CHECKS.get_all() if check.__name__ == "positive_data_acceptance"]
 
 
 @schema.parametrize()
@@ -89,7 +89,7 @@ _PAST_START = [check for check in CHECKS.get_all() if check.__name__ == "positiv
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-def test_the_api_conforms_to_its_own_schema(sender: _Sender, case: schemathesis.Case) -> None:
+def test_the_api_conforms_to_its_own_schema(sender: _Sender, case: schemathesis.Case[Any]) -> None:
     kwargs = case.as_transport_kwargs(headers=AUTH)
     response = sender.send(kwargs)
     assert response.status_code < 500, (response.status_code, response.text)

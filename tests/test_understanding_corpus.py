@@ -51,7 +51,7 @@ def test_every_line_is_one_json_object() -> None:
 
 
 def test_size_and_categories(corpus: list[dict[str, Any]]) -> None:
-    assert len(corpus) >= 1300
+    assert len(corpus) >= 1600
     counts = collections.Counter(item["category"] for item in corpus)
     assert set(counts) == set(CATEGORIES)
     assert min(counts.values()) >= 60, counts
@@ -134,11 +134,11 @@ def test_the_benchmark_runs_on_a_sample(corpus: list[dict[str, Any]], client: re
 # Held-out accuracy per category as measured when issue 12 was done (README, "Choices where the
 # spec is silent"), and the floors CI holds: two points under, rounded down.
 HELDOUT_MEASURED = {
-    "confirm": 96.3, "refuse": 97.6, "hesitate": 97.5, "question": 100.0, "reschedule": 100.0,
-    "reschedule_next": 97.1, "schedule": 97.9, "lead_change": 92.5, "booked_change": 100.0, "unreadable": 97.4,
+    "confirm": 94.3, "refuse": 97.9, "hesitate": 97.9, "question": 100.0, "reschedule": 97.3,
+    "reschedule_next": 95.2, "schedule": 94.9, "lead_change": 92.0, "booked_change": 100.0, "unreadable": 98.0,
 }  # fmt: skip
 HELDOUT_FLOORS = {category: float(int(measured) - 2) for category, measured in HELDOUT_MEASURED.items()}
-HELDOUT_WRONG_DATES = 3  # confident wrong dates measured on the held-out part; never more
+HELDOUT_WRONG_DATES = 5  # confident wrong dates measured on the held-out part; never more
 
 
 @pytest.fixture(scope="module")

@@ -465,6 +465,29 @@ def test_text_and_ids_that_cannot_be_a_turn_are_422(
     assert error(response, 422, code)["field"] == field
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "query"),
+    [
+        ("POST", "/v1/conversations/c1/messages", "x=1"),
+        ("POST", "/v1/conversations/c1/proposals", "text=hi"),
+        ("GET", "/v1/conversations/c1", "=false"),
+        ("GET", "/v1/conversations/c1/diagram", "format=mermaid&x=1"),
+        ("GET", "/healthz", "verbose=1"),
+    ],
+)
+def test_an_unknown_query_parameter_is_422(client: TestClient, method: str, path: str, query: str) -> None:
+    """The schema lists every query parameter; one it does not list is refused, never ignored."""
+    body: dict[str, Any] = {"lead": "Dana Scully", "start": "2026-11-24T10:00:00+00:00"}
+    say(client, "c1", PROPOSE)
+    response = client.request(
+        method,
+        f"{path}?{query}",
+        headers=ACME,
+        json=body if "proposals" in path else {"text": "hi"} if method == "POST" else None,
+    )
+    assert error(response, 422, "invalid_request")["field"].startswith("query.")
+
+
 def test_unknown_routes_and_methods_answer_json(client: TestClient) -> None:
     error(client.get("/v2/nothing"), 404, "not_found")
     error(client.delete("/v1/conversations/c1", headers=ACME), 405, "method_not_allowed")

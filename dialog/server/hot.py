@@ -44,7 +44,9 @@ class HotPath:
         self.app, self.service = app, service
 
     def wants(self, scope: Scope) -> bool:
-        return scope["method"] == "POST" and not scope.get("root_path") and _TURN.fullmatch(scope["path"]) is not None
+        if scope["method"] != "POST" or scope.get("root_path") or scope.get("query_string"):
+            return False  # a query string is refused by the routes
+        return _TURN.fullmatch(scope["path"]) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _headers(scope)

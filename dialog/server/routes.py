@@ -8,11 +8,14 @@ import hashlib
 import importlib.resources
 import re
 import urllib.parse
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import WithJsonSchema
 from starlette.types import Scope
@@ -244,7 +247,44 @@ def page_and_policy() -> tuple[bytes, str]:
 # --- registration -------------------------------------------------------------------------------
 
 
+async def _known_query(request: Request) -> None:
+    """Refuse a query parameter the operation does not declare (the schema lists them all)."""
+    route = request.scope.get("route")
+    declared = _declared.get(id(route))
+    if declared is None and isinstance(route, APIRoute):
+        declared = _declared[id(route)] = frozenset(_query_names(route.dependant))
+    for name, value in request.query_params.multi_items():
+        if name not in (declared or ()):
+            where = ("query", name)
+            error = {
+                "type": "extra_forbidden",
+                "loc": where,
+                "msg": "not a parameter of this operation",
+                "input": value,
+            }
+            raise RequestValidationError([error])
+
+
+_declared: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> Iterator[str]:
+    yield from (p.alias for p in dependant.query_params)
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
+
+
 def add_routes(app: FastAPI) -> None:
+    app.include_router(_api())
+    html, policy = page_and_policy()
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> HTMLResponse:
+        return HTMLResponse(html, headers={"Content-Security-Policy": policy, "Cache-Control": "no-cache"})
+
+
+def _api() -> APIRouter:
+    app = APIRouter(dependencies=[Depends(_known_query)])
     conversation = "/v1/conversations/{conversation_id}"
     turn_errors = error_responses(401, 409, 413, 422, 503)
     read_errors = error_responses(401, 404, 409, 422, 503)
@@ -282,8 +322,4 @@ def add_routes(app: FastAPI) -> None:
         responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}},
         tags=["operations"],
     )(metrics)
-    html, policy = page_and_policy()
-
-    @app.get("/", include_in_schema=False)
-    async def page() -> HTMLResponse:
-        return HTMLResponse(html, headers={"Content-Security-Policy": policy, "Cache-Control": "no-cache"})
+    return app

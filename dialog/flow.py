@@ -44,12 +44,15 @@ class Checkpoint(enum.StrEnum):
     COMMITTED = "committed"  # the turn's last write landed, the reply is not yet built
 
 
-@dataclass(frozen=True, slots=True)
+# The requests and answers of a turn are slotted dataclasses, not frozen ones: a frozen one costs
+# ~0.6 us more to build (object.__setattr__ per field) and a turn builds a dozen. Nothing mutates
+# them once built (the same holds in dialog.turn and the store's Stored/Commit/Receipt).
+@dataclass(slots=True)
 class GetSchedule:
     keys: ConversationKeys
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Load:
     keys: ConversationKeys
     fresh: bool = False  # read Redis even when the process remembers the record
@@ -57,7 +60,7 @@ class Load:
     blind: bool = False  # not remembered: do not read; the write then creates only where nothing stands
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Write:
     keys: ConversationKeys
     expected: Stored
@@ -67,13 +70,13 @@ class Write:
     receipts: tuple[Receipt, ...] = ()  # replies to file with the write
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Book:
     keys: ConversationKeys
     booking: Booking
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Move:
     """Move the booked call as ``change`` says (idempotent by its key)."""
 
@@ -81,7 +84,7 @@ class Move:
     change: Change
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cancel:
     """Remove the booked call (idempotent by the change's key)."""
 
@@ -89,7 +92,7 @@ class Cancel:
     change: Change
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Find:
     """The event the calendar holds under an idempotency key, or None."""
 
@@ -97,18 +100,18 @@ class Find:
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FindSlot:
     keys: ConversationKeys
     query: turn.SlotQuery
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reach:
     point: Checkpoint
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pause:
     attempt: int
 
@@ -116,7 +119,7 @@ class Pause:
 Request = GetSchedule | Load | Write | Book | Move | Cancel | Find | FindSlot | Reach | Pause
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Done:
     """How a turn ended: the step to report, the version it stands at, the tenant's schedule."""
 
@@ -126,7 +129,7 @@ class Done:
     wrote: bool = True  # this turn's own write produced ``step.record`` (False: it reports what stands)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Replayed:
     """The turn's message was handled before: its first reply, as filed."""
 
@@ -134,7 +137,7 @@ class Replayed:
     schedule: Schedule
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
     """The caller's id for this turn's message (None: not given), the channel it came on, and its words."""
 

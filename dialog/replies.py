@@ -20,7 +20,7 @@ HELP = 'I can schedule calls for you, for example: "schedule a call with Dana to
 UNHEARD = "Sorry, I didn't catch that. "
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Said:
     """The facts a reply may mention."""
 

@@ -30,7 +30,7 @@ from dialog.store.record import (
 from dialog.understanding import Intent, Understanding, When, resolve_when
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
     """Everything a decision reads: who, when, the tenant's schedule, what is stored."""
 
@@ -41,7 +41,7 @@ class Context:
     marker: ExpiredMarker | None = None  # set only when the conversation itself has expired
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Step:
     """What a turn writes and says. ``books``: the record carries a confirmation to settle."""
 
@@ -56,13 +56,13 @@ class Step:
     note: tuple[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SlotQuery:
     at_or_after: dt.datetime
     strictly_after: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SlotNeeded:
     """A decision waiting for the first free slot that matches ``query`` (or None)."""
 

@@ -194,7 +194,7 @@ def apply_failure_policy(client: Any) -> None:
 BLIND = "0?"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stored:
     """A conversation as read: ``version`` 0 and ``record`` None when there is none."""
 
@@ -208,7 +208,7 @@ class Stored:
     replay: StoredReply | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Commit:
     """The answer to a compare-and-set: ``ok``, and the record as it now stands."""
 
@@ -310,7 +310,7 @@ class StoreCodec:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Receipt:
     """A reply to file under a message id, in the same write as the state it reports."""
 

@@ -27,13 +27,14 @@ from dialog.results import Reply
 from dialog.server.errors import MAX_BODY_BYTES, dialog_error_response
 from dialog.server.guard import log_request, unhandled
 from dialog.server.routes import utf8_path
-from dialog.server.schemas import MessageIn, ProposalIn, ReplyOut
+from dialog.server.schemas import MessageIn, ProposalIn, reply_json
 from dialog.server.service import Service
 
 __all__ = ["HotPath"]
 
 # The routes' own pattern: starlette matches "{conversation_id}" as one segment, [^/]+.
 _TURN = re.compile(r"/v1/conversations/([^/]+)/(messages|proposals)")
+_JSON = (b"content-type", b"application/json")
 _HEADERS = frozenset((b"authorization", b"content-type", b"content-length", b"idempotency-key", b"transfer-encoding"))
 
 
@@ -61,21 +62,22 @@ class HotPath:
         # From here on the hot path answers: what the guard does for the routes, it does here.
         started, status = time.perf_counter(), 500
         try:
-            response = await self._answer(answer)
+            try:
+                content = reply_json(await answer)
+            except DialogError as exc:
+                response: Response = dialog_error_response(self.service, exc)
+            except Exception as exc:
+                response = unhandled(self.service, scope, exc)
+            else:
+                status = 200
+                length = (b"content-length", str(len(content)).encode())
+                await send({"type": "http.response.start", "status": 200, "headers": [length, _JSON]})
+                await send({"type": "http.response.body", "body": content})
+                return
             status = response.status_code
-        except Exception as exc:
-            response = unhandled(self.service, scope, exc)
-        try:
             await response(scope, receive, send)
         finally:
             log_request(self.service, scope, status, started)
-
-    async def _answer(self, answer: Awaitable[Reply]) -> Response:
-        try:
-            reply = await answer
-        except DialogError as exc:
-            return dialog_error_response(self.service, exc)
-        return Response(ReplyOut.of(reply).model_dump_json(), media_type="application/json")
 
     def _prepare(self, scope: Scope, headers: dict[bytes, bytes], body: bytes) -> Awaitable[Reply] | None:
         """The turn to run, or None when the routes should answer (they will refuse, or decide)."""

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
+import msgspec
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -36,6 +37,7 @@ __all__ = [
     "ReplyOut",
     "SnapshotOut",
     "error_responses",
+    "reply_json",
 ]
 
 Time = Annotated[
@@ -167,6 +169,37 @@ class ReplyOut(BaseModel):
             channel=r.channel,
             expect=ExpectOut.of(r.expect) if voice else None,
         )
+
+
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def reply_json(r: Reply) -> bytes:
+    """``ReplyOut.of(r).model_dump_json()``, as bytes, without building the models (a fifth of the time).
+
+    The hot path answers with it; tests/test_server_hot.py holds it to the routes' answers.
+    """
+    p, e = r.proposal, r.event
+    voice = r.channel is Channel.VOICE and r.expect is not None
+    return _ENCODE(
+        {
+            "conversation_id": r.conversation_id,
+            "state": r.state.value,
+            "outcome": r.outcome.value,
+            "text": r.text,
+            "proposal": None
+            if p is None
+            else {"start": p.start.isoformat(), "end": p.end.isoformat(), "lead": p.lead, "kind": p.kind},
+            "event": None
+            if e is None
+            else {"id": e.id, "start": e.start.isoformat(), "end": e.end.isoformat(), "lead": e.lead},
+            "version": r.version,
+            "channel": r.channel.value,
+            "expect": {"phrases": list(r.expect.phrases), "jsgf": r.expect.jsgf, "srgs": r.expect.srgs}
+            if voice
+            else None,
+        }
+    )
 
 
 class HistoryEntryOut(BaseModel):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import re
 import time
@@ -12,6 +11,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from fastapi import Request
 
 from dialog.engine import AsyncEngine
@@ -20,6 +20,9 @@ from dialog.server.auth import KeyRing
 from dialog.server.metrics import Metrics
 
 __all__ = ["Service", "service_of"]
+
+# Compact JSON, UTF-8 as is; anything else JSON lacks (an exception's class, say) as its str().
+_encode = msgspec.json.Encoder(enc_hook=str).encode
 
 
 @dataclass(slots=True)
@@ -38,7 +41,7 @@ class Service:
         """One JSON object per line; never the API key, the text, nor calendar credentials."""
         if self.logger.isEnabledFor(level):
             record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "event": event} | fields
-            line = json.dumps(record, default=str, ensure_ascii=False)
+            line = _encode(record).decode()
             for secret in self.redact:  # a host calendar's own error text might quote its password
                 line = line.replace(secret, "***")
             self.logger.log(level, line)

@@ -19,8 +19,8 @@ Columns:
 
 The second table keeps only the phrases the exported grammar offers. ``--show`` lists every false
 accept, and the confirmations that did not book under the grammar. ``--calibrate`` fits the
-recogniser's two confidence constants (tests/voice_loop.py: SCALE, GARBAGE_PENALTY) by log loss
-on voices the table does not use, under the exported grammar and under a grammar of every phrase.
+recogniser's confidence (tests/voice_loop.py: WEIGHTS, ALTERNATIVES_SCALE) by log loss on voices
+the table does not use, under the exported grammar and under a grammar of every phrase.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ CALIBRATION_VOICES = (("en-us+f3", 160), ("en-gb-scotland", 160))
 class Job:
     voice: str
     speed: int
-    mode: str  # "free-form" | "grammar"
+    mode: str  # "free-form" | "grammar" | "calibrated" (the grammar, with the calibrated confidence)
     declines: bool
     said: str
     tenant: str
@@ -77,6 +77,7 @@ _speech = Path()
 
 def _start(redis_url: str | None, speech: str) -> None:
     global _engine, _speech
+    client: redis.Redis
     if redis_url is None:
         import fakeredis
 
@@ -94,7 +95,8 @@ def _run(job: Job) -> Result:
     assert proposed.outcome == "proposed" and proposed.expect is not None, proposed
     audio = speak(job.said, voice=job.voice, speed=job.speed, cache=_speech)
     started = time.perf_counter()
-    heard = voice_loop.recognise(audio, jsgf=proposed.expect.jsgf if job.mode == "grammar" else None)
+    jsgf = None if job.mode == "free-form" else proposed.expect.jsgf
+    heard = voice_loop.recognise(audio, jsgf=jsgf, calibrated=job.mode == "calibrated")
     try:
         reply = _engine.handle(
             "call", heard.text, tenant_id=job.tenant, channel="voice",
@@ -204,40 +206,81 @@ def phrase_grammar() -> str:
 
 
 def calibrate(redis_url: str | None) -> None:
+    """Fit tests/voice_loop.py's WEIGHTS and ALTERNATIVES_SCALE on CALIBRATION_VOICES and print them."""
     with tempfile.TemporaryDirectory(prefix="voice-speech-") as speech:
         _start(redis_url, speech)
         assert _engine is not None
-        exported = _engine.handle("calibrate", PROPOSE, channel="voice").expect.jsgf
+        exported = _engine.handle("calibrate", PROPOSE, channel="voice").expect
+        assert exported is not None
         samples: list[tuple[str, Scored]] = []
-        for (voice, speed), jsgf in ((v, g) for v in CALIBRATION_VOICES for g in (exported, phrase_grammar())):
+        for (voice, speed), jsgf in ((v, g) for v in CALIBRATION_VOICES for g in (exported.jsgf, phrase_grammar())):
             for said in DECLINES + CONFIRMATIONS:
                 audio = speak(said, voice=voice, speed=speed, cache=Path(speech))
-                samples.append((said, voice_loop.recogniser().score(audio, jsgf=jsgf)))
+                scored = voice_loop.recogniser().score(audio, jsgf=jsgf)
+                if scored.candidates:
+                    samples.append((said, scored))
+    right = [float(max(s.candidates, key=s.candidates.__getitem__) == said) for said, s in samples]
     fits = []
     for scale in (0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015):
         for penalty in (0, 2, 4, 6, 8, 10, 12, 15, 20):
-            loss = 0.0
-            for said, scored in samples:
-                heard = scored.heard(scale=scale, garbage_penalty=penalty)
-                p = min(max(heard.confidence, 1e-4), 1 - 1e-4)
-                loss -= math.log(p if heard.text == said else 1 - p)
-            fits.append((loss / len(samples), scale, penalty))
-    fits.sort()
-    print(f"{len(samples)} recognitions ({', '.join(f'{v} {s}' for v, s in CALIBRATION_VOICES)}); best fits:")
-    for loss, scale, penalty in fits[:5]:
-        print(f"  SCALE = {scale}  GARBAGE_PENALTY = {penalty}: log loss {loss:.3f}")
+            posteriors = [(s.heard(scale=scale, garbage_penalty=penalty), said) for said, s in samples]
+            loss = _log_loss([h.confidence for h, _ in posteriors], [float(h.text == said) for h, said in posteriors])
+            fits.append((loss, scale, penalty))
+    loss, old_scale, penalty = min(fits)
+    print(f"the loop's confidence: SCALE = {old_scale}, GARBAGE_PENALTY = {penalty} (log loss {loss:.3f})")
+    weights = logistic([s.features() for _, s in samples], right)  # Platt scaling
+    losses = []
+    for scale in (0.0005, 0.001, 0.002, 0.003, 0.005, 0.008, 0.012, 0.02):
+        loss, n = 0.0, 0
+        for said, scored in samples:
+            best = scored.calibrated(weights=weights, alternatives_scale=scale).text
+            heard = scored.calibrated(weights=weights, alternatives_scale=scale, min_alternative=0.0)
+            given = dict(heard.alternatives)
+            for candidate in scored.candidates:
+                if candidate != best:
+                    p = _clip(given.get(candidate, 0.0))
+                    loss -= math.log(p if candidate == said else 1 - p)
+                    n += 1
+        losses.append((loss / max(n, 1), scale))
+    loss, scale = min(losses)
+    confidence_loss = _log_loss([s.calibrated(weights=weights).confidence for _, s in samples], right)
+    print(f"{len(samples)} recognitions ({', '.join(f'{v} {s}' for v, s in CALIBRATION_VOICES)}), "
+          f"{sum(right):.0f} right; calibrated: log loss {confidence_loss:.3f}, alternatives' {loss:.4f}:")  # fmt: skip
+    print(f"WEIGHTS = ({', '.join(f'{w:.4f}' for w in weights)})\nALTERNATIVES_SCALE = {scale}")
+
+
+def logistic(
+    xs: Sequence[Sequence[float]], ys: Sequence[float], *, steps: int = 3000, rate: float = 0.5
+) -> list[float]:
+    """Weights of a logistic regression of ``ys`` (0 or 1) on ``xs`` by gradient descent (a little L2)."""
+    weights = [0.0] * len(xs[0])
+    for _ in range(steps):
+        gradient = [0.0] * len(weights)
+        for x, y in zip(xs, ys, strict=True):
+            error = 1 / (1 + math.exp(-max(min(sum(w * v for w, v in zip(weights, x, strict=True)), 40), -40))) - y
+            gradient = [g + error * v for g, v in zip(gradient, x, strict=True)]
+        weights = [w - rate * (g / len(xs) + 1e-3 * w) for w, g in zip(weights, gradient, strict=True)]
+    return weights
+
+
+def _clip(p: float) -> float:
+    return min(max(p, 1e-4), 1 - 1e-4)
+
+
+def _log_loss(ps: Sequence[float], ys: Sequence[float]) -> float:
+    return -sum(math.log(_clip(p) if y else 1 - _clip(p)) for p, y in zip(ps, ys, strict=True)) / len(ps)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--voices", default="en-us,en-gb")
     parser.add_argument("--speeds", default="140,180")
-    parser.add_argument("--modes", default="free-form,grammar")
+    parser.add_argument("--modes", default="free-form,grammar,calibrated")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--fake", action="store_true", help="fakeredis instead of Redis (one process)")
     parser.add_argument("--show", action="store_true", help="list false accepts and missed confirmations")
-    parser.add_argument("--calibrate", action="store_true", help="fit SCALE and GARBAGE_PENALTY instead")
+    parser.add_argument("--calibrate", action="store_true", help="fit the confidence's constants instead")
     args = parser.parse_args(argv)
     missing = voice_loop.missing_tools()
     if missing:

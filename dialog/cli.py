@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 import redis
 
-from dialog import diagrams, embedded
+from dialog import diagrams, embedded, voice_cli
 from dialog.calendar.base import Calendar
 from dialog.calendar.config import calendar_from_url, load_tenants
 from dialog.calendar.memory import InMemoryCalendar
@@ -98,6 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     diagram.add_argument("--tenant", default="default")
     _store_options(diagram)
     diagram.set_defaults(run=_diagram)
+
+    voice = voice_cli.add_parser(sub)
+    _store_options(voice)
+    voice.set_defaults(run=_voice)
 
     serve = sub.add_parser(
         "serve", help="the HTTP service (needs durable-dialog[server]; configured by DIALOG_* variables)"
@@ -192,6 +196,11 @@ def _print_history(engine: Engine, args: argparse.Namespace, out: TextIO) -> Non
         )
     if not entries:
         print("  (no history)", file=out)
+
+
+def _voice(args: argparse.Namespace) -> int:
+    """`dialog voice`: dialog/voice_cli.py."""
+    return voice_cli.run(_engine(args, sys.stdout), args)
 
 
 def _demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:

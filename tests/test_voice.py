@@ -7,7 +7,14 @@ at or above 0.2 refuses or hesitates; otherwise the engine asks a plain yes-or-n
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
+import wave
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -177,3 +184,75 @@ def test_on_voice_cancel_the_call_confirms_a_cancellation_only_if_no_alternative
     doubtful = engine.handle("c1", "cancel the call", channel="voice", confidence=0.95, alternatives=wait)
     assert doubtful.outcome == "reprompted" and len(calendar.events("default")) == 1
     assert engine.handle("c1", "cancel the call", channel="voice", confidence=0.95).outcome == "call_cancelled"
+
+
+# --- dialog voice: the command, in real subprocesses ----------------------------------------------
+
+
+def dialog_voice(redis_url: str, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "dialog.cli", "voice", "--redis-url", redis_url, "--mute", *args],
+        input=stdin, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DIALOG_CALENDAR_URL": "memory://", **(env or {})},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_dialog_voice_from_the_keyboard(redis_url: str, redis_client: object) -> None:
+    """Typed answers on the voice channel: the plain yes-or-no question, silence, then a booking."""
+    out = dialog_voice(redis_url, "--conversation", "k", stdin=f"{PROPOSE}\nhmm\nyes\n")
+    assert "[awaiting_confirmation / proposed]" in out
+    assert "Please say yes or no.   [awaiting_confirmation / reprompted]" in out
+    assert "Booked: a call with Dana Scully" in out and "[done / booked]" in out
+
+
+def _silence(path: Path) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(bytes(32_000))
+    return path
+
+
+@pytest.mark.skipif(bool(shutil.which("espeak-ng") is None or shutil.which("sox") is None), reason="no espeak-ng/sox")
+def test_dialog_voice_hears_wav_files_under_the_exported_grammar(
+    redis_url: str, redis_client: object, tmp_path: Path
+) -> None:
+    """espeak-ng says "not yet" and "yes please" into WAV files (22 kHz, converted by sox); with a
+    second of silence between them, the command hears each under the state's grammar and shows
+    what it heard, the confidence, the alternatives and the decision."""
+    pytest.importorskip("pocketsphinx")
+    for name, words in (("1-not-yet.wav", "not yet"), ("3-yes.wav", "yes please")):
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(tmp_path / name), words], check=True)
+    _silence(tmp_path / "2-silence.wav")
+    out = dialog_voice(redis_url, "--conversation", "w", "--first", PROPOSE, "--wav", str(tmp_path))
+    turns = out.split("heard ")[1:]
+    assert len(turns) == 3, out
+    assert (
+        turns[0].startswith("'not yet' in 1-not-yet.wav: confidence ")
+        and "[awaiting_confirmation / reprompted]" in turns[0]
+    )
+    assert turns[1].startswith("'' in 2-silence.wav: confidence 0.00; alternatives: none")
+    assert "Sorry, I didn't catch that. Shall I book" in turns[1]
+    heard = re.match(r"'yes please' in 3-yes.wav: confidence (\d\.\d\d)", turns[2])
+    assert heard is not None, turns[2]
+    booked = "[done / booked]" in turns[2]
+    assert booked is (float(heard.group(1)) >= 0.6), turns[2]  # the engine's rule, on the shown confidence
+
+
+def test_dialog_voice_without_pocketsphinx_says_so_in_one_line(redis_url: str, tmp_path: Path) -> None:
+    fake = tmp_path / "pocketsphinx"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'pocketsphinx'\", name='pocketsphinx')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "dialog.cli", "voice", "--redis-url", redis_url, "--mute",
+         "--wav", str(_silence(tmp_path / "a.wav"))],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "DIALOG_CALENDAR_URL": "memory://"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == "dialog voice: hearing WAV files needs pocketsphinx: pip install pocketsphinx"

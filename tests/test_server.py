@@ -375,7 +375,7 @@ def test_a_key_never_reaches_another_tenants_conversation(client: TestClient, ca
     assert len(calendar.events("acme")) == 1 and calendar.events("globex") == []
 
 
-def test_the_key_ring_compares_every_key() -> None:
+def test_the_key_ring_maps_keys_to_tenants() -> None:
     ring = KeyRing({"k1": "a", "k2": "b"})
     assert (ring.tenant("k1"), ring.tenant("k2"), ring.tenant("k3"), ring.tenant("")) == ("a", "b", None, None)
     assert ring.tenant_for_header("bearer  k2 ") == "b" and ring.tenant_for_header("Token k2") is None

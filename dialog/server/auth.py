@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Mapping
 
 __all__ = ["KeyRing"]
@@ -12,9 +11,10 @@ __all__ = ["KeyRing"]
 class KeyRing:
     """Maps API keys to tenants without leaking, through timing, which key came close.
 
-    Keys are kept as SHA-256 digests and every lookup compares the presented key's digest with
-    every stored digest (``hmac.compare_digest``, no early exit), so the time taken depends on
-    neither the key's length nor on how much of it matched.
+    Keys are kept only as SHA-256 digests, and a presented key is looked up by its digest: how
+    long the lookup takes depends on the digest, which says nothing an attacker can steer toward
+    a stored key (a near miss in the key is an unrelated digest), and not on how many keys there
+    are. (Comparing the digest with every stored one cost 30 us a request with 256 keys.)
     """
 
     def __init__(self, keys: Mapping[str, str]) -> None:
@@ -22,22 +22,17 @@ class KeyRing:
             raise ValueError("at least one API key is needed")
         if any(not key or not tenant for key, tenant in keys.items()):
             raise ValueError("API keys and tenants must be non-empty")
-        self._digests = [(_digest(key), tenant) for key, tenant in keys.items()]
+        self._tenants = {_digest(key): tenant for key, tenant in keys.items()}
 
     def __repr__(self) -> str:
-        return f"KeyRing({len(self._digests)} keys)"
+        return f"KeyRing({len(self._tenants)} keys)"
 
     def __len__(self) -> int:
-        return len(self._digests)
+        return len(self._tenants)
 
     def tenant(self, key: str) -> str | None:
         """The tenant of ``key``, or None when no key matches."""
-        presented = _digest(key)
-        found: str | None = None
-        for digest, tenant in self._digests:
-            if hmac.compare_digest(presented, digest):
-                found = tenant
-        return found
+        return self._tenants.get(_digest(key))
 
     def tenant_for_header(self, authorization: str | None) -> str | None:
         """The tenant of an ``Authorization`` header value (``Bearer KEY``), or None."""

@@ -109,7 +109,7 @@ PARSED = [
     # corrections: the last accepted mention wins
     ("move it to 2, no 3pm", _at(15)),
     ("not thursday, friday", When(weekday=4)),
-    ("from 3pm to 4pm", _at(16)),
+    ("move it from 3pm to 4pm", _at(16)),
     ("at 3pm instead of 2pm", _at(15)),
     ("3pm doesn't work, 4pm is fine", _at(16)),
     ("friday at 10, not at 9", _at(10, weekday=4)),
@@ -205,6 +205,21 @@ NUMERIC_AND_ORDINAL = [
     ("next day same time", When(shift_days=1)),
     ("ninety minutes later", When(shift_minutes=90)),
     ("could we do wed at 3:30?", When(weekday=2, hour=15, minute=30)),  # "wed at": a day, not a verb
+    # pass 2: compact clock times, ranges (their start), a fortnight, a day's possessive
+    ("at 1130", When(hour=11, minute=30)),
+    ("230pm", When(hour=14, minute=30)),
+    ("for 0930 tomorrow", When(days_ahead=1, hour=9, minute=30)),
+    ("2-3pm", When(hour=14, minute=0)),
+    ("11-12pm", When(hour=11, minute=0)),
+    ("10-11am wednesday", When(weekday=2, hour=10, minute=0)),
+    ("1pm - 2pm", When(hour=13, minute=0)),
+    ("between 2 and 3", When(hour=14, minute=0)),
+    ("two to three p m", When(hour=14, minute=0)),
+    ("from 3pm to 4pm", When(hour=15, minute=0)),  # a range: its start
+    ("move it from 10 to 11", When(hour=11, minute=0)),  # a move from one time to another: the new one
+    ("in a fortnight", When(days_ahead=14)),
+    ("a fortnight from friday", When(weekday=4, plus_days=14)),
+    ("tuesday's fine", When(weekday=1)),
 ]
 
 
@@ -260,6 +275,28 @@ def test_a_shift_without_a_proposal_is_not_resolved() -> None:
         ("in a few days", "in a few days"),
         ("tuesday-ish", "tuesday ish"),
         ("next next thursday", "next next thursday"),
+        # pass 2: readings that are not certain are asked about, never guessed
+        ("2345pm", "2345pm"),
+        ("at 2026", "2026"),
+        ("4 or 5", "4 or 5"),
+        ("thursday or friday", "thursday or friday"),
+        ("before 3", "before 3"),
+        ("no later than 3", "later than 3"),
+        ("before noon tomorrow", "before noon"),
+        ("late afternoon", "late afternoon"),
+        ("mid-morning", "mid morning"),
+        ("early next week", "early next week"),
+        ("by the end of the day", "the end of the day"),
+        ("eod", "eod"),
+        ("3pm est", "3pm est"),
+        ("at 3 pacific", "3 pacific"),
+        ("at 10 my time", "10 my time"),
+        ("ten to four", "10 to 4"),  # 3:50, or a range?
+        ("9 to 5", "9 to 5"),  # no call's length
+        ("10 to 15 minutes later", "10 to 15 minutes"),
+        ("move it to 11-12", "11-12"),  # 11 to 12, or 12 November?
+        ("the 3rd of smarch", "the 3rd of smarch"),
+        ("the 3rd decmber", "the 3rd decmber"),
     ],
 )
 def test_a_date_or_time_that_cannot_be_read_is_named_not_guessed(text: str, words: str) -> None:

@@ -718,3 +718,71 @@ def test_a_cancellation_naming_the_time_cancels(text: str) -> None:
 @pytest.mark.parametrize(("text", "words"), [("book a call with Priya on 12.3", "12.3"), ("3.5 hours later", "3.5")])
 def test_a_dotted_number_that_is_no_clock_time_is_asked_about(text: str, words: str) -> None:
     assert understand(text, pending=True).unreadable == words
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes please book the call with Dana",
+        "yes please book the call with Dana Scully",
+        "ok go ahead and schedule the call with dana",
+        "sure, book Dana in",
+        "yes, book it with Dana",
+    ],
+)
+def test_a_confirmation_naming_the_pending_lead_confirms(text: str) -> None:
+    assert understand(text, pending=True).intent is not CONFIRM  # without the lead: who is Dana?
+    assert understand(text, pending=True, lead="Dana Scully").intent is CONFIRM
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("yes please book the call with Priya", UNCLEAR),  # someone else: never a yes
+        ("yes, book it with Priya Nair", Intent.CORRECTION),  # a change of person
+        ("schedule a call with Dana Scully friday 2pm", SCHEDULE),  # a new request, no yes in it
+        ("not Dana, Priya Nair", Intent.CORRECTION),  # the named lead is the one rejected
+        ("yes please book the call with Dana Smith", UNCLEAR),  # another Dana
+    ],
+)
+def test_naming_another_lead_or_refusing_is_no_confirmation(text: str, intent: Intent) -> None:
+    assert understand(text, pending=True, lead="Dana Scully").intent is intent
+
+
+def test_a_restated_lead_and_time_affirms_the_time() -> None:
+    result = understand("yes, book Dana for Tuesday at 10", pending=True, lead="Dana Scully")
+    assert (result.intent, result.affirms, _fields(result.when)) == (RESCHEDULE, True, _at(10, weekday=1))
+
+
+@pytest.mark.parametrize(
+    "text", ["happy with that", "i'll take it", "sure thnx", "go ahead, thank u", "Tuesday's fine"]
+)
+def test_more_confirmations(text: str) -> None:
+    result = understand(text, pending=True)
+    assert result.intent is CONFIRM or (result.intent is RESCHEDULE and result.affirms)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("hmm, I'm not sure about tuesday", HESITATE),  # the day is doubted, not asked for
+        ("Don't book anything just yet", HESITATE),  # a deferral
+        ("that's too early for me", RESCHEDULE),
+    ],
+)
+def test_doubts_deferrals_and_too_early(text: str, intent: Intent) -> None:
+    assert understand(text, pending=True).intent is intent
+
+
+@pytest.mark.parametrize(
+    ("text", "lead", "hour"),
+    [
+        ("book a call with Ada Byron between 3 and 4pm on friday", "Ada Byron", 15),
+        ("set up a call with Liam Neeson 10-11am wednesday", "Liam Neeson", 10),
+        ("book a 45 minute call with Jay Kay tomorrow at 11", "Jay Kay", 11),
+        ("book a call with Ian Gold at 1030 tomorrow", "Ian Gold", 10),
+    ],
+)
+def test_requests_with_ranges_compact_times_and_durations(text: str, lead: str, hour: int) -> None:
+    result = understand(text, pending=False)
+    assert (result.intent, result.lead, result.when and result.when.hour) == (SCHEDULE, lead, hour)

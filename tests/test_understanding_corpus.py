@@ -134,11 +134,11 @@ def test_the_benchmark_runs_on_a_sample(corpus: list[dict[str, Any]], client: re
 # Held-out accuracy per category as measured when issue 12 was done (README, "Choices where the
 # spec is silent"), and the floors CI holds: two points under, rounded down.
 HELDOUT_MEASURED = {
-    "confirm": 94.3, "refuse": 97.9, "hesitate": 97.9, "question": 100.0, "reschedule": 97.3,
-    "reschedule_next": 95.2, "schedule": 94.9, "lead_change": 92.0, "booked_change": 100.0, "unreadable": 98.0,
+    "confirm": 94.3, "refuse": 97.9, "hesitate": 97.9, "question": 100.0, "reschedule": 98.6,
+    "reschedule_next": 95.2, "schedule": 98.3, "lead_change": 92.0, "booked_change": 100.0, "unreadable": 98.0,
 }  # fmt: skip
 HELDOUT_FLOORS = {category: float(int(measured) - 2) for category, measured in HELDOUT_MEASURED.items()}
-HELDOUT_WRONG_DATES = 5  # confident wrong dates measured on the held-out part; never more
+HELDOUT_WRONG_DATES = 3  # confident wrong dates measured on the held-out part; never more
 
 
 @pytest.fixture(scope="module")

@@ -120,7 +120,8 @@ AFFIRMATIVE_IDIOMS: Final = (
     "i'm available", "i am available", "i'm free then", "i can do that", "i can do it", "i can do then",
     "i can make it", "i can make that", "make that work", "count me in", "that'll work", "that will work",
     "that would work", "that should work", "should work", "should be fine", "would be fine", "will be fine",
-    "suits me", "that suits", "it is", "it's a date", "can do",
+    "suits me", "that suits", "it is", "it's a date", "can do", "happy with that", "happy with it", "i'll take it",
+    "i'll take that", "take it", "go with that", "go with it",
 )  # fmt: skip
 # Not after a negation: "not good for me", "that doesn't work for me" are no idiom for yes.
 _IDIOM: Final = re.compile(
@@ -140,7 +141,7 @@ _HARMLESS: Final = vocabulary(
     "it that that's this the a call meeting appointment one please pls plz thanks thank you thx ty cheers i we "
     "me us ahead let's sounds looks seems for then and just so well oh ah now is it's be would will that'd "
     "i'd like all very much really totally on in to by sir ma'am mate appreciate appreciated time slot calendar "
-    "with me my ty lot lots again kindly work"
+    "with me my ty lot lots again kindly work thnx thanx thnks tks tnx u ya"
 )
 _AFFIRMATIVE_OR_HARMLESS: Final = _AFFIRMATIVE | _HARMLESS
 _REFUSALS: Final = vocabulary(
@@ -191,7 +192,7 @@ _RESCHEDULE: Final = _Phrases(
     "change", "switch", "later", "earlier", "sooner", "busy", "unavailable", "something else", "anything else",
     "what else", "other option", "other options", "alternative", "alternatives", "bad time", "not a good time",
     "not good for me", "not available", "not free", "not that time", "not that one", "not that slot",
-    "next one", "the next one", "next slot", "next available", "a bit later",
+    "next one", "the next one", "next slot", "next available", "a bit later", "too early", "too soon",
     *_each(("another", "different", "other", "new", "alternative", "some other"),
            ("time", "times", "day", "days", "date", "dates", "slot", "slots", "one", "ones", "option", "options")),
     *_each(("next",), ("slot", "one", "available", "free")),
@@ -237,7 +238,7 @@ _NOT_A_NAME: Final = (
         "with without of via over using as re regarding is are was will would can could should please pls "
         "thanks thank yes no ok okay like well um uh oh so now then if because who which asap soon sometime "
         "some later earlier early late again back instead call calls meeting meetings appointment chat demo "
-        "session sync here there"
+        "session sync here there between through"
     )
 )
 _MAX_NAME_WORDS: Final = 4
@@ -256,8 +257,45 @@ class _Request(NamedTuple):
     replaces_proposal: bool  # a fresh request ("a call", not "the call") naming someone with "with X"
 
 
-def understand(text: str, *, pending: bool) -> Understanding:
-    """Classify ``text``; ``pending`` is True while a proposal or a new time is awaited. Never raises."""
+def understand(text: str, *, pending: bool, lead: str | None = None) -> Understanding:
+    """Classify ``text``; ``pending`` is True while a proposal or a new time is awaited. Never raises.
+
+    ``lead``: the pending proposal's lead, if the caller knows it. A confirmation that names that
+    same person ("yes please book the call with Dana", "sure, book Dana in") is then a
+    confirmation; a request naming anyone else is read as before.
+    """
+    understood = _understand(text, pending)
+    if lead is None or not pending or understood.intent is Intent.CONFIRM:
+        return understood
+    rest = _without_lead(text, lead)
+    if rest is None:
+        return understood
+    again = _understand(rest, pending)
+    if again.intent is Intent.CONFIRM or (again.intent is Intent.RESCHEDULE and again.affirms):
+        fresh = understood.intent is Intent.SCHEDULE or understood.intent is Intent.CORRECTION
+        if not fresh or not _YES_WORDS.isdisjoint(_read(rest).tokens):
+            return again  # "schedule a call with Dana" alone stays a new request: no yes in it
+    return understood
+
+
+_YES_WORDS: Final = vocabulary("yes yeah yep yup ya yea sure ok okay alright great perfect fine absolutely confirm")
+_NAME_GLUE: Final = r"(?:(?:with|for|w/|w) )?"
+
+
+def _without_lead(text: str, lead: str) -> str | None:
+    """``text`` without the lead's name (whole, or its first or last word, with a "with" before it)."""
+    words = lead.lower().split()
+    lowered = text.lower()
+    if not words or not any(w in lowered for w in words):
+        return None
+    names = [" ".join(words)] + ([words[0], words[-1]] if len(words) > 1 else [])
+    alternation = "|".join(re.escape(n) for n in names)
+    pattern = re.compile(rf"\b{_NAME_GLUE}(?:{alternation})(?:'s)?\b", re.IGNORECASE)
+    rest, found = pattern.subn(" ", text)
+    return rest if found else None
+
+
+def _understand(text: str, pending: bool) -> Understanding:
     said = _read(text)
     request = _schedule_request(said)
     topic = (
@@ -322,6 +360,7 @@ _DEFERRAL: Final = _Phrases(
 _DEFER_WORDS: Final = vocabulary("now yet moment minute present sec second today")
 _NOT_NOW: Final = re.compile(
     r" (?:not|don't|do not|can't|cannot)(?: (?:book|it|that|this|confirm|schedule|lock|in|do|decide|decided|commit"
+    r"|anything|something|the|call|meeting|one"
     r"|to|ready|sure|certain|confirmed|settled|need|want))*"
     r" (?:(?:just|right|quite|for|at|the|this|that|yet) )*"
     r"(?:now|yet|(?:at |for )?the moment|(?:at )?present|this (?:minute|second|moment|sec)|today)(?= )"
@@ -340,7 +379,7 @@ _LEAD_STOP: Final = vocabulary(
     "something anything else another different other time slot slots same one ones instead please pls thanks thx "
     "lol sorry right now that's it's fine good great perfect sure yes ok okay me mine the a an it that this "
     "person lead attendee contact name guest wrong mistake actually oops meant not no half quarter supposed "
-    "meant going gonna later earlier sooner"
+    "meant going gonna later earlier sooner down in"
 )
 
 
@@ -491,13 +530,21 @@ def _pending_intent(said: _Said, request: _Request | None) -> Intent:
     if "cancel" in said.tokens and _cancels_the_call(said):
         return Intent.REFUSE  # "cancel the 10am call", "cancel the 10am": the time names the call
     if said.scan.when is not None:
-        return Intent.RESCHEDULE
+        # "not sure about tuesday", "i don't know if 3 works": the day is doubted, not asked for
+        doubted = not _DOUBT_LINKS.isdisjoint(said.tokens) and _DOUBT.search(said.padded) is not None
+        return Intent.HESITATE if doubted else Intent.RESCHEDULE
     early = _hesitation_or_negated_move(said)
     if early is not None:
         return early
     if said.scan.rejected or _RESCHEDULE.search(said.padded, said.tokens):
         return Intent.RESCHEDULE
     return _answer(said)
+
+
+_DOUBT_LINKS: Final = vocabulary("about if whether")
+_DOUBT: Final = re.compile(
+    r" (?:not sure|unsure|not certain|uncertain|don't know|do not know|dunno) (?:about|if|whether)(?= )"
+)
 
 
 def _cancels_the_call(said: _Said) -> bool:

@@ -67,7 +67,10 @@ _TRANSLATE: Final = str.maketrans(
 _AMPM: Final = re.compile(r"(?<![^\W\d_])([ap])\. ?m\b\.?")
 _TITLE_DOT: Final = re.compile(r"\b(dr|mr|mrs|ms|mx|prof|st|jr|sr)\.")
 _HYPHEN_NO: Final = re.compile(r"\b(?:nuh|uh)-uh\b")
-_SPLIT_HYPHEN: Final = re.compile(r"\b(uh|mm|e|re|un|nuh)-")
+_SPLIT_HYPHEN: Final = re.compile(r"\b(uh|mm|e|re|un|nuh|mid)-")
+# A dash between two times, one of them with am/pm or minutes, is a range ("2-3pm", "10:30-11"):
+# written "through", which `times` reads as one (a dash between bare numbers stays a date: "12-03").
+_TIME_RANGE: Final = re.compile(r"\b(\d{1,2}(?::\d{2})?)( ?[ap]m)? ?- ?(\d{1,2}(?::\d{2})?)( ?[ap]m)?(?![\d/:-])")
 _WITH_SLASH: Final = re.compile(r"\bw/ ?")
 _SPACED_DASH: Final = re.compile(r"(?:^|\s)-+(?:\s|$)")  # "not Dana - Priya Nair": a clause mark
 _CLAUSE_MARKS: Final = ",;!.:\n\r\v\f\x85\u2028\u2029"
@@ -93,6 +96,7 @@ _RESPELL: Final[Mapping[str, str]] = {
     "thats": "that's", "whats": "what's", "its": "it's", "o'clock": "oclock", "o'clok": "oclock", "w": "with",
     **dict.fromkeys(_CLAUSE_MARKS, ","),
 }  # fmt: skip
+_DAYS: Final = vocabulary("monday tuesday wednesday thursday friday saturday sunday today tomorrow tonight")
 _FILLERS: Final = vocabulary("uh um er erm uhm ah eh")
 _OPENERS: Final = vocabulary("well so like oh")
 _PAIRS: Final[Mapping[tuple[str, str], str]] = {
@@ -143,6 +147,8 @@ def normalize(raw: str) -> Normalized:
     text = _prepare(raw.lower())
     words = _TOKEN.findall(text)
     tokens = list(map(_RESPELL.get, words, words))
+    if "'s" in text:
+        tokens = [t[:-2] if t.endswith("'s") and t[:-2] in _DAYS else t for t in tokens]
     if _RUN3.search(text):
         tokens = [_unstretch(t) for t in tokens]
     if not _SPECIAL.isdisjoint(tokens):
@@ -180,12 +186,20 @@ def _prepare(text: str) -> str:
     if "-uh" in text:
         text = _HYPHEN_NO.sub(_NO, text)
     if "-" in text:
+        text = _TIME_RANGE.sub(_time_range, text)
         text = _SPLIT_HYPHEN.sub(r"\1 ", _SPACED_DASH.sub(" , ", text.replace("-ish", " ish")))
     if "w/" in text:
         text = _WITH_SLASH.sub("with ", text)
     if "lunch" in text or "first thing" in text:
         text = _TIME_IDIOMS.sub(lambda m: _TIME_IDIOM_WORDS[m[0]], text)
     return text
+
+
+def _time_range(match: re.Match[str]) -> str:
+    first, first_ap, second, second_ap = match.groups()
+    if not (first_ap or second_ap or ":" in first or ":" in second):
+        return match[0]
+    return f"{first}{first_ap or ''} through {second}{second_ap or ''}"
 
 
 # "lunch time" is noon as "lunchtime" is; "first thing (tomorrow)" is the morning.

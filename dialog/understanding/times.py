@@ -63,7 +63,9 @@ _DAY_WORDS: Final = frozenset(WEEKDAYS) | _TOMORROW | {"today", "tonight"}
 # Words about days or times; `intents` stops a lead's name at them.
 TIME_WORDS: Final = _DAY_WORDS | frozenset(_POD_WORDS) | _NOONS | vocabulary("am pm oclock week day days")
 
-_HOUR_BEFORE: Final = vocabulary("at to for around about by till until before after say do") | _DAY_WORDS
+_HOUR_BEFORE: Final = vocabulary("at to for around about by till until before after say do than") | _DAY_WORDS
+# Before a day or time: a bound, not the time to book ("before 3", "no later than friday"): asked about.
+_BOUNDS: Final = {("before",), ("earlier", "than"), ("later", "than"), ("sooner", "than")}
 _HOUR_BEFORE_PAIRS: Final = {("make", "it"), ("how", "about"), ("what", "about")}
 _HOUR_AFTER: Final = (
     vocabulary("instead please pls then on next this if works work ok okay thanks is would that and or but not in for")
@@ -73,6 +75,7 @@ _HOUR_AFTER: Final = (
 )
 _HOUR_SUFFIXES: Final = vocabulary("oclock sharp ish")
 _CLOCK: Final = re.compile(r"(\d{1,2})(?:([:.])(\d{2}))?(am|pm)?")
+_COMPACT: Final = re.compile(r"(\d{1,2})(\d{2})(am|pm)?")  # "1130", "230pm", "0930"
 _ISH: Final = re.compile(r"(\d{1,2})ish")
 _ISO_DATE: Final = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _DAY_OF_MONTH: Final = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?")
@@ -218,6 +221,9 @@ def scan(tokens: Sequence[str]) -> TimeScan:
     shift_minutes: int | None = None
     first = last = -1
     for found in _mentions(tokens):
+        bound = None if found.unreadable else _bound(tokens, found.start)
+        if bound is not None:
+            found = found._replace(start=bound, unreadable=True)
         if found.unreadable:
             return TimeScan(None, rejected, " ".join(tokens[found.start : found.end]))
         if _is_rejected(tokens, found):
@@ -289,6 +295,15 @@ def _mentions(tokens: Sequence[str]) -> list[_Found]:
     return found
 
 
+def _bound(tokens: Sequence[str], start: int) -> int | None:
+    """Where "before (the)", "no later than" starts, right before the mention at ``start``, or None."""
+    before = start - 1 if _at(tokens, start - 1) in ("at", "the") else start
+    last = _at(tokens, before - 1)
+    if (last,) in _BOUNDS:
+        return before - 1
+    return before - 2 if (_at(tokens, before - 2), last) in _BOUNDS else None
+
+
 def _dated(day: _Day) -> bool:
     """A day said as a date, without a weekday yet: a weekday said with it is checked against it."""
     return day.weekday is None and (day.date or day.numeric or day.day_of_month) is not None
@@ -325,6 +340,8 @@ def _read_weekday(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
         return ()
     if (_at(tokens, i - 2), _at(tokens, i - 1)) == ("next", "next"):
         return _unreadable(i - 2, i + 1)  # "next next thursday"
+    if after == "or" and (_at(tokens, i + 2) in WEEKDAYS or _at(tokens, i + 2) in _DAY_WORDS):
+        return _unreadable(i, i + 3)  # "thursday or friday": which one?
     return (_Found(i, i + 1, day=_Day(weekday=WEEKDAYS[word])),)
 
 
@@ -418,8 +435,14 @@ def _read_tomorrow(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
 def _read_days(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     """ "in 3 days", "2 days later", "the following day", "the day after"; a week: "in 2 weeks",
     "a week from friday", "a week later"."""
-    size = 7 if tokens[i] in ("week", "weeks") else 1
+    size = 7 if tokens[i] in ("week", "weeks") else 14 if tokens[i] in ("fortnight", "fortnights") else 1
     before, after = _at(tokens, i - 1), _at(tokens, i + 1)
+    if size == 7 and before in ("next", "this"):
+        at = i - 2
+        if _at(tokens, at) == "of":
+            at -= 1
+        if _at(tokens, at) in _WEEK_QUALIFIERS:
+            return _unreadable(at - (_at(tokens, at - 1) in ("the", "by")), i + 1)  # "early next week": which day?
     if size == 1 and tokens[i] == "day":
         if before in ("following", "next") and _at(tokens, i - 2) in ("the", "to", "on", "", "time"):
             return (_Found(i - 2 if _at(tokens, i - 2) in ("the", "to", "on") else i - 1, i + 1, shift_days=1),)
@@ -452,8 +475,24 @@ def _read_part_of_day(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     before = _at(tokens, i - 1)
     if before in ("good", "last"):
         return ()
+    if before in _POD_QUALIFIERS and (before, tokens[i]) != ("early", "morning"):
+        return _unreadable(i - 1, i + 1)  # "late afternoon", "mid morning": which hour?
     found = _Found(i, i + 1, part_of_day=_POD_WORDS[tokens[i]])
     return (_Found(i - 1, i + 1, day=_Day(days_ahead=0)), found) if before == "this" else (found,)
+
+
+_WEEK_QUALIFIERS: Final = vocabulary("early late later mid middle start beginning end")
+_POD_QUALIFIERS: Final = vocabulary("late mid early later")
+
+
+def _read_end(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
+    """ "end of the day", "by the end of the week", "eod": a deadline, not a time: asked about."""
+    if tokens[i] in ("eod", "eow", "cob"):
+        return _unreadable(i, i + 1)
+    k = i + 3 if _at(tokens, i + 2) in ("the", "this", "next") else i + 2
+    if _at(tokens, i + 1) == "of" and _at(tokens, k) in ("day", "week", "month", "business"):
+        return _unreadable(i - 1 if _at(tokens, i - 1) in ("the", "by") else i, k + 1)
+    return ()
 
 
 def _read_noon(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
@@ -501,6 +540,9 @@ def _read_number(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     token = tokens[i]
     if "/" in token:
         return _numeric_date(token, i)
+    hours = _CONSECUTIVE.fullmatch(token)
+    if hours is not None and int(hours[2]) == int(hours[1]) + 1:
+        return _unreadable(i, i + 1)  # "11-12": the hour from 11 to 12, or the 12th of November?
     iso = _ISO_DATE.fullmatch(token)
     if iso:
         found = _iso_date(i, *map(int, iso.groups()))
@@ -513,6 +555,16 @@ def _read_number(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
         return _day_of_month(tokens, i, int(ordinal[1]))
     if _at(tokens, i + 1) == "ish":
         return _unreadable(i, i + 2)
+    after = _at(tokens, i + 1)
+    if after in _RANGE_LINKS or after == "and":
+        ranged = _range(tokens, i)
+        if ranged is not None:
+            return ranged
+    if after == "or" and _at(tokens, i + 2)[:1].isdecimal():
+        return _unreadable(i, i + 3)  # "4 or 5", "10 or 11am": which one?
+    zoned = after in _ZONES or (after in _WHOSE and _at(tokens, i + 2) == "time")
+    if zoned and (_CLOCK.fullmatch(token) or _COMPACT.fullmatch(token)):
+        return _unreadable(i, i + 2 + (after in _WHOSE))  # "3pm est", "at 3 pacific", "10 my time": whose clock?
     found = _clock_mention(tokens, i)
     if found is None and _DOTTED_OR_DASHED.fullmatch(token):
         if "-" in token:
@@ -521,6 +573,7 @@ def _read_number(tokens: Sequence[str], i: int) -> tuple[_Found, ...]:
     return (found,) if found else ()
 
 
+_CONSECUTIVE: Final = re.compile(r"([1-9]|1[01])-([1-9]|1[0-2])")
 _DOTTED_OR_DASHED: Final = re.compile(r"\d{1,2}(?:\.\d{1,2}(?:\.\d{2,4})?|-\d{1,2}(?:-\d{2,4})?)")
 
 
@@ -564,6 +617,10 @@ def _day_of_month(tokens: Sequence[str], i: int, day: int) -> tuple[_Found, ...]
     after = _at(tokens, i + 1)
     if after in MONTHS or (after == "of" and _at(tokens, i + 2) in MONTHS):
         return ()  # the month reader takes "the 24th of november"
+    named = _at(tokens, i + 2) if after == "of" else after
+    misspelt = named.isalpha() and len(named) >= 4 and named not in _NOT_MONTHS
+    if misspelt and any(one_edit(named, month) for month in _MONTH_NAMES):
+        return _unreadable(i - (_at(tokens, i - 1) == "the"), i + 2 + (after == "of"))  # "the 3rd of smarch"
     start = i - 1 if _at(tokens, i - 1) == "the" else i
     if not 1 <= day <= 31:
         return _unreadable(start, i + 1)
@@ -578,6 +635,9 @@ def _clock_mention(tokens: Sequence[str], i: int) -> _Found | None:
     token, after = tokens[i], _at(tokens, i + 1)
     match = _CLOCK.fullmatch(token)
     if match is None:
+        compact = _COMPACT.fullmatch(token)
+        if compact is not None:
+            return _compact(tokens, i, compact)
         ish = _ISH.fullmatch(token)
         return _bare(ish[1], None, i, i + 1) if ish else None
     hour, separator, minute, meridiem = match.groups()
@@ -592,6 +652,79 @@ def _clock_mention(tokens: Sequence[str], i: int) -> _Found | None:
     if separator == ":" or _in_time_position(tokens, i):
         return _bare(hour, minute, i, i + 1)
     return None
+
+
+def _compact(tokens: Sequence[str], i: int, match: re.Match[str]) -> _Found | None:
+    """ "1130", "230pm", "0930": hours and minutes without a separator, read like "11:30"."""
+    hour, minute, meridiem = match.groups()
+    after = _at(tokens, i + 1)
+    if meridiem or after in ("am", "pm"):
+        end = i + 1 + (meridiem is None)
+        clock = _meridiem(int(hour), int(minute), meridiem or after)
+        return _Found(i, end, clock=clock) if clock else _Found(i, end, unreadable=True)  # "2345pm"
+    if not _in_time_position(tokens, i):
+        return None
+    if int(hour) > 23 or int(minute) > 59 or int(minute) % 5:
+        return _Found(i, i + 1, unreadable=True)  # "at 1275", "at 2026"
+    return _bare(hour, minute, i, i + 1)
+
+
+# A range of times: its start is the time asked for ("2-3pm", "between 2 and 3", "from 10 to 11am").
+# normalize writes a dash between times as "through".
+_RANGE_LINKS: Final = vocabulary("to through thru till til until")
+_MINUTE_LIKE: Final = frozenset({5, 10, 20, 25})
+_MOVE_WORDS: Final = vocabulary("move push change shift reschedule bump switch moving pushing changing")
+
+
+def _range(tokens: Sequence[str], i: int) -> tuple[_Found, ...] | None:
+    """ "2 to 3pm" -> 14:00; None when the words are no range ("from 10 to 11" in a move: 11)."""
+    link, before = tokens[i + 1], _at(tokens, i - 1)
+    if link == "and" and before != "between":
+        return None
+    if before == "from" and not _MOVE_WORDS.isdisjoint(tokens):
+        return None  # "move it from 10 to 11": the new time is the second
+    first, second = _CLOCK.fullmatch(tokens[i]), _CLOCK.fullmatch(_at(tokens, i + 2))
+    if first is None or second is None:
+        return None
+    end = i + 3
+    second_meridiem = second[4] or (_at(tokens, end) if _at(tokens, end) in ("am", "pm") else None)
+    end += second[4] is None and second_meridiem is not None
+    if _at(tokens, end) in _MINUTE_UNITS:
+        return _unreadable(i, end + 1)  # "10 to 15 minutes later": how many?
+    h1, m1, h2, m2 = int(first[1]), int(first[3] or 0), int(second[1]), int(second[3] or 0)
+    if (
+        link in ("to", "till", "til")
+        and before not in ("from", "between")
+        and first[2] is None
+        and first[4] is None
+        and h1 in _MINUTE_LIKE
+    ):
+        return _unreadable(i, end)  # "ten to four", "ten till eleven": 3:50? 10:50? or a range?
+    stop = _meridiem(h2, m2, second_meridiem) if second_meridiem else _bare_clock(h2, m2)
+    if first[4]:
+        start = _meridiem(h1, m1, first[4])
+    elif second_meridiem and stop is not None and 1 <= h1 <= 12:
+        pm, am = (h1 % 12 + 12) * 60 + m1, (h1 % 12) * 60 + m1
+        late = stop.hour * 60 + stop.minute
+        start = _Clock(pm // 60, m1, False) if pm < late else _Clock(am // 60, m1, False) if am < late else None
+    else:
+        start = _bare_clock(h1, m1)
+    if start is None or stop is None:
+        return _unreadable(i, end)
+    begin, finish = _hour(start, None) * 60 + start.minute, _hour(stop, None) * 60 + stop.minute
+    if not 15 <= finish - begin <= 240:
+        return _unreadable(i, end)  # "between 4 and 2", "9 to 5": no call's length
+    return (_Found(i - (before in ("between", "from")), end, clock=start),)
+
+
+def _bare_clock(hour: int, minute: int) -> _Clock | None:
+    return _Clock(hour, minute, 1 <= hour <= 12) if hour <= 23 and minute <= 59 else None
+
+
+_ZONES: Final = vocabulary(
+    "est edt et pst pdt pt cst cdt ct mst mdt mt bst cet cest ist aest jst eastern pacific central mountain"
+)
+_WHOSE: Final = vocabulary("my your our their his her local")
 
 
 def _in_time_position(tokens: Sequence[str], i: int) -> bool:
@@ -649,7 +782,8 @@ _READERS: Final[Mapping[str, _Reader]] = {
     **dict.fromkeys(WEEKDAYS, _read_weekday),
     **dict.fromkeys(_TOMORROW, _read_tomorrow),
     **dict.fromkeys(("today", "tonight"), _read_today),
-    **dict.fromkeys(("day", "days", "week", "weeks"), _read_days),
+    **dict.fromkeys(("day", "days", "week", "weeks", "fortnight", "fortnights"), _read_days),
+    **dict.fromkeys(("end", "eod", "eow", "cob"), _read_end),
     **dict.fromkeys(_MINUTE_UNITS, _read_duration),
     "ish": _read_ish,
     **dict.fromkeys(_POD_WORDS, _read_part_of_day),

@@ -154,16 +154,18 @@ class _Base:
         # On voice an empty transcript (silence, nothing recognised) is a turn: "I didn't catch that".
         said = inputs.transcript(text, **where) if on_voice else inputs.text(text, **where)
         message = self._message(message_id, channel, keys, said)
-        heard: dict[bool, Understanding] = {}  # understood once per "is something pending"
+        heard: dict[tuple[bool, str | None], Understanding] = {}  # understood once per situation
 
         def decide(ctx: turn.Context) -> turn.Decision:
             if not said:  # voice, nothing heard: "Sorry, I didn't catch that." and the question again
                 return turn.decide(ctx, Understanding(Intent.UNCLEAR, None, None, unreadable=""))
             # A booked call can still be moved or cancelled: its words are read as answers too.
             pending = ctx.record.state in _PENDING or ctx.record.booked is not None
-            if pending not in heard:
-                heard[pending] = understand(said, pending=pending)
-            u = heard[pending]
+            # the pending proposal's lead: "yes, book the call with Dana" confirms a call with Dana
+            lead = ctx.record.proposal.lead if ctx.record.proposal is not None else None
+            if (pending, lead) not in heard:
+                heard[pending, lead] = understand(said, pending=pending, lead=lead)
+            u = heard[pending, lead]
             awaiting = on_voice and ctx.record.state is State.AWAITING_CONFIRMATION
             if awaiting and _doubtful(u, said, hearing, ctx):
                 u = Understanding(Intent.HESITATE, None, None)  # ask yes or no, plainly

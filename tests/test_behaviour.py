@@ -381,3 +381,16 @@ def test_a_new_booking_after_the_conversation_was_forgotten_is_booked(
     reply = engine.handle("c1", "yes")
     assert reply.event is not None and reply.event.start == TUE_10
     assert sorted(e.start for e in calendar.events("default")) == [TUE_10, at(24, 16)]
+
+
+@pytest.mark.parametrize("text", ["yes please book the call with Dana", "yes, book it with Dana Scully"])
+def test_a_yes_that_names_the_proposed_lead_books(engine: Engine, calendar: InMemoryCalendar, text: str) -> None:
+    proposed(engine)
+    reply = engine.handle("c1", text)
+    assert reply.outcome == "booked" and len(calendar.events("default")) == 1
+
+
+def test_a_yes_that_names_another_lead_never_books(engine: Engine, calendar: InMemoryCalendar) -> None:
+    proposed(engine)
+    reply = engine.handle("c1", "yes please book the call with Priya")
+    assert reply.outcome != "booked" and calendar.events("default") == []

@@ -53,6 +53,7 @@ import redis.asyncio
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from benchmarks import targets
 from benchmarks.servers import RedisProcess, free_port
 
 App = Literal["dialog", "floor"]
@@ -443,6 +444,16 @@ def table(results: dict[tuple[App, int], list[Measure]], client_counts: Sequence
             f"| {median(d, 'trips'):.2f}, {median(f, 'trips'):.2f} "
             f"| {median(d, 'p50_ms'):.2f} / {median(d, 'p99_ms'):.2f} | {generator:.2f} cores |"
         )
+    if 32 in client_counts:
+        d, f = results[("dialog", 32)], results[("floor", 32)]
+        ratio, trips = median(d, "per_second") / median(f, "per_second"), median(d, "trips")
+        for target, measured, shown in (
+            (targets.HTTP_FLOOR, ratio, f"{ratio:.2f}x"),
+            (targets.HTTP_ROUND_TRIPS, trips, f"{trips:.2f} RT/turn"),
+        ):
+            bound, met = target.columns(measured)
+            print(f"\n{target.figure}: {shown}, target {bound}, met: {met}", end="")
+        print()
     busy = max(m.client_cores for runs in results.values() for m in runs)
     if busy >= 0.5:
         print(f"\nWARNING: the load generator used {busy:.2f} cores (over half a core): it may be the bottleneck")

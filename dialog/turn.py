@@ -246,7 +246,7 @@ def _facts(ctx: Context, u: Understanding, anchor: dt.datetime | None, requested
                 facts.add(Fact.CANCELLING)
         if proposal.start < ctx.now.timestamp():
             facts.add(Fact.BEGUN)
-        if u.affirms and requested is not None and requested == anchor:
+        if u.affirms and requested is not None and anchor is not None and _names(u, requested, anchor):
             facts.add(Fact.SAME_TIME)
     elif record.state is State.RESCHEDULING and request is not None:
         if request.kind != "book":
@@ -254,6 +254,21 @@ def _facts(ctx: Context, u: Understanding, anchor: dt.datetime | None, requested
         if u.lead and u.lead != request.lead:
             facts.add(Fact.NEW_LEAD)
     return facts
+
+
+_PARTS_OF_DAY = {"morning": (0, 12), "afternoon": (12, 17), "evening": (17, 24)}
+
+
+def _names(u: Understanding, requested: dt.datetime, anchor: dt.datetime) -> bool:
+    """Whether the time said names the proposal itself: its very time, or, with no clock time
+    said, its day ("Tuesday is fine") or the part of its day ("yes Tuesday morning works")."""
+    if requested == anchor:
+        return True
+    when = u.when
+    if when is None or when.hour is not None or requested.date() != anchor.date():
+        return False
+    part = _PARTS_OF_DAY.get(when.part_of_day or "")
+    return part is None or part[0] <= anchor.hour < part[1]
 
 
 # --- what the rules build -------------------------------------------------------------------

@@ -394,3 +394,21 @@ def test_a_yes_that_names_another_lead_never_books(engine: Engine, calendar: InM
     proposed(engine)
     reply = engine.handle("c1", "yes please book the call with Priya")
     assert reply.outcome != "booked" and calendar.events("default") == []
+
+
+@pytest.mark.parametrize("text", ["tuesday is fine", "yes tuesday morning works", "Tuesday at 10 is fine"])
+def test_restating_the_proposals_day_or_part_of_day_confirms_it(
+    engine: Engine, calendar: InMemoryCalendar, text: str
+) -> None:
+    """Never a confident wrong time: "Tuesday is fine" to Tue 10:00 is a yes, not a move to 09:00."""
+    proposed(engine)
+    reply = engine.handle("c1", text)
+    assert reply.outcome == "booked" and [e.start for e in calendar.events("default")] == [TUE_10]
+
+
+def test_an_affirmed_other_part_of_the_day_moves_there(engine: Engine, calendar: InMemoryCalendar) -> None:
+    proposed(engine)
+    reply = engine.handle("c1", "yes, tuesday afternoon works")
+    assert reply.outcome == "rescheduled" and reply.proposal is not None
+    assert reply.proposal.start.date() == TUE_10.date() and reply.proposal.start.hour >= 12
+    assert calendar.events("default") == []

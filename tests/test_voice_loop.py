@@ -29,10 +29,11 @@ pytestmark = pytest.mark.slow
 VOICE, SPEED = "en-us", 160
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 # The share of spoken confirmations that must book at the default threshold (0.6). Issue 15 asks
-# for 90%; measured here: 68% (the harness's confidences for correct short words are often
-# 0.3-0.55; at a threshold of 0.4 the share is 80% but two refusals book, so 0.6 stays). A floor
-# under the measured figure, so a regression fails; the gap is in the README.
-TRUE_ACCEPTS = 0.6
+# for 90%; measured here (en-us, 160 words a minute): 67 of 104 (64%), with no refusal booked. The
+# recogniser is the limit, not the threshold: dialog/asr.py's calibrated confidence books more and
+# then books misheard refusals too (README, Voice). A floor two points under the measured figure
+# (the audio is the same on every run), so a regression fails; the gap is in the README.
+TRUE_ACCEPTS = 0.62
 
 
 @pytest.fixture(scope="module")

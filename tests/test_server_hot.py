@@ -1,7 +1,8 @@
 """The hot path (``dialog/server/hot.py``) answers exactly as the routes do, and only what they would accept.
 
 Every request below goes to two apps on the same Redis, each with its own calendar: one with the
-hot path in front, one without (``app.hot = None``: every request through FastAPI's routes). The
+hot path in front, one without (``app.state.hot_path.enabled = False``: every request through
+FastAPI's routes). The
 status, the headers a client reads, the body (conversation and event ids aside) and the log lines
 must be the same.
 """
@@ -79,8 +80,7 @@ class Apps:
                 checkpoint=metrics.checkpoint,
             )
             app = create_app(engine, api_keys={KEY: "hot-tenant"}, metrics=metrics)
-            if name == "routes":
-                app.hot = None  # type: ignore[attr-defined]
+            app.state.hot_path.enabled = name == "hot"
             self.apps[name] = app
             self.http[name] = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dialog")
 
@@ -138,7 +138,8 @@ def test_the_hot_path_answers_as_the_routes_do(
 
 def test_only_well_formed_turns_skip_the_routes(apps: Apps) -> None:
     """The hot path hands a request to the full stack only when the routes must decide."""
-    hot = apps.apps["hot"].hot  # type: ignore[attr-defined]
+    apps.send("hot", "well-formed", ("GET", "", AUTH, None))  # the first request builds the stack
+    hot = apps.apps["hot"].state.hot_path
     full_stack = hot.app
     handed: list[str] = []
 
@@ -147,11 +148,27 @@ def test_only_well_formed_turns_skip_the_routes(apps: Apps) -> None:
         await full_stack(scope, receive, send)
 
     hot.app = spy
+    handed.clear()
     for request in DIALOG:
         apps.send("hot", "well-formed", request)
     assert handed == []
     for request in REFUSALS:
         apps.send("hot", "refused", request)
-    # All but two: the start in the past is the engine's refusal (answered on the hot path, as the
-    # routes answer it), and the GET never reaches the hot path.
-    assert len(handed) == len(REFUSALS) - 2
+    # All but one: the start in the past is the engine's refusal, answered on the hot path as the
+    # routes answer it.
+    assert len(handed) == len(REFUSALS) - 1
+
+
+def test_middleware_of_the_hosts_own_sees_every_request(apps: Apps) -> None:
+    """A host that adds middleware to the app gets every turn through it: no hot path then."""
+    seen: list[str] = []
+    app = apps.apps["hot"]
+
+    @app.middleware("http")
+    async def host(request: Any, call_next: Any) -> Any:
+        seen.append(request.url.path)
+        return await call_next(request)
+
+    for request in DIALOG[:2]:
+        assert apps.send("hot", "host", request).status_code == 200
+    assert seen == ["/v1/conversations/host/messages"] * 2

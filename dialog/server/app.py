@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 import redis
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from dialog.calendar.memory import InMemoryCalendar
 from dialog.engine import AsyncEngine
@@ -86,7 +86,7 @@ def create_app(
             if callable(close):
                 await asyncio.to_thread(close)
 
-    app = _DialogApp(
+    app = FastAPI(
         title="dialog",
         version=_version(),
         description="Durable booking conversations: one turn per request, any worker answers any conversation.",
@@ -96,20 +96,22 @@ def create_app(
     app.state.dialog = service
     app.add_middleware(Guard, service=service)
     add_routes(app)
-    app.hot = HotPath(functools.partial(FastAPI.__call__, app), service)
+    app.state.hot_path = hot = HotPath(service)
+    app.build_middleware_stack = functools.partial(_stack_behind, hot, app)  # type: ignore[method-assign]
     return app
 
 
-class _DialogApp(FastAPI):
-    """FastAPI with the hot path in front: a well-formed turn never enters the middleware stack."""
+def _stack_behind(hot: HotPath, app: FastAPI) -> ASGIApp:
+    """FastAPI's middleware stack with the hot path in front of it (built at the first request).
 
-    hot: HotPath | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.hot is not None and scope["type"] == "http" and self.hot.wants(scope):
-            await self.hot(scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+    Not when the host added middleware of its own to the app: every request must pass through it.
+    """
+    stack = FastAPI.build_middleware_stack(app)
+    ours: object = Guard
+    if any(m.cls is not ours for m in app.user_middleware):
+        return stack
+    hot.app = stack
+    return hot
 
 
 async def _sweep_every(service: Service, seconds: float) -> None:

@@ -41,15 +41,23 @@ _HEADERS = frozenset((b"authorization", b"content-type", b"content-length", b"id
 class HotPath:
     """Answers well-formed turns itself; hands every other request to ``app`` (the full stack)."""
 
-    def __init__(self, app: ASGIApp, service: Service) -> None:
-        self.app, self.service = app, service
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.app: ASGIApp | None = None  # FastAPI's middleware stack, once built
+        self.enabled = True
 
     def wants(self, scope: Scope) -> bool:
-        if scope["method"] != "POST" or scope.get("root_path") or scope.get("query_string"):
+        if not self.enabled or scope["type"] != "http" or scope["method"] != "POST":
+            return False
+        if scope.get("root_path") or scope.get("query_string"):
             return False  # a query string is refused by the routes
         return _TURN.fullmatch(scope["path"]) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.app is not None, "the hot path runs in front of the app's middleware stack"
+        if not self.wants(scope):
+            await self.app(scope, receive, send)
+            return
         headers = _headers(scope)
         if headers is None or not _plain_json(headers):
             await self.app(scope, receive, send)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import importlib.resources
 import re
@@ -11,7 +12,7 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -275,7 +276,7 @@ def _query_names(dependant: Dependant) -> Iterator[str]:
 
 
 def add_routes(app: FastAPI) -> None:
-    app.include_router(_api())
+    _api(app)
     html, policy = page_and_policy()
 
     @app.get("/", include_in_schema=False)
@@ -283,19 +284,21 @@ def add_routes(app: FastAPI) -> None:
         return HTMLResponse(html, headers={"Content-Security-Policy": policy, "Cache-Control": "no-cache"})
 
 
-def _api() -> APIRouter:
-    app = APIRouter(dependencies=[Depends(_known_query)])
+def _api(app: FastAPI) -> None:
+    """The documented operations, each refusing query parameters it does not declare."""
+    known = [Depends(_known_query)]
+    get, post = functools.partial(app.get, dependencies=known), functools.partial(app.post, dependencies=known)
     conversation = "/v1/conversations/{conversation_id}"
     turn_errors = error_responses(401, 409, 413, 422, 503)
     read_errors = error_responses(401, 404, 409, 422, 503)
-    app.post(f"{conversation}/messages", responses=turn_errors, tags=["conversations"])(post_message)
-    app.post(f"{conversation}/proposals", responses=error_responses(401, 409, 422, 503), tags=["conversations"])(
+    post(f"{conversation}/messages", responses=turn_errors, tags=["conversations"])(post_message)
+    post(f"{conversation}/proposals", responses=error_responses(401, 409, 422, 503), tags=["conversations"])(
         post_proposal
     )
-    app.get(conversation, responses=read_errors, tags=["conversations"])(get_conversation)
-    app.get(f"{conversation}/history", responses=read_errors, tags=["conversations"])(get_history)
+    get(conversation, responses=read_errors, tags=["conversations"])(get_conversation)
+    get(f"{conversation}/history", responses=read_errors, tags=["conversations"])(get_history)
     expectations_errors = error_responses(401, 409, 422, 503)
-    app.get(f"{conversation}/expectations", responses=expectations_errors, tags=["conversations"])(get_expectations)
+    get(f"{conversation}/expectations", responses=expectations_errors, tags=["conversations"])(get_expectations)
     svg_or_mermaid = {
         "content": {
             "image/svg+xml": {"schema": {"type": "string"}},
@@ -303,23 +306,22 @@ def _api() -> APIRouter:
         },
         "description": "The diagram: SVG (default) or Mermaid text.",
     }
-    app.get(
+    get(
         f"{conversation}/diagram",
         response_class=Response,
         responses={200: svg_or_mermaid, **error_responses(401, 404, 409, 422, 503)},
         tags=["conversations"],
     )(get_diagram)
-    app.get("/healthz", tags=["operations"])(healthz)
-    app.get(
+    get("/healthz", tags=["operations"])(healthz)
+    get(
         "/readyz",
         response_model=Health,
         responses={503: {"model": Health, "description": "Redis or the calendar is unreachable"}},
         tags=["operations"],
     )(readyz)
-    app.get(
+    get(
         "/metrics",
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}}}},
         tags=["operations"],
     )(metrics)
-    return app

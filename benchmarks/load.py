@@ -305,7 +305,7 @@ async def client(app: App, number: int, clients: int, port: int, keys: Sequence[
                 sent = clock()
                 status, body = await conn.request(data)
                 done = clock()
-                if tally.start <= sent and done <= tally.end:
+                if tally.start <= done <= tally.end:  # completed in the window, as the server's counts are
                     tally.latencies.append(done - sent)
                     tally.statuses[status] += 1
                     if (app == "dialog" and EXPECTED[turn] not in body) or status != 200:
@@ -331,6 +331,7 @@ class Measure:
     redis_cpu: float
     client_cpu: float
     round_trips: int
+    connections: int  # new Redis connections in the window (each costs a few packets more)
     statuses: dict[int, int]
     unexpected: int
     sample: bytes
@@ -352,13 +353,21 @@ class Measure:
         return self.client_cpu / self.seconds
 
 
-def redis_cpu(client: redis.Redis) -> float:
-    info: dict[str, Any] = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+def redis_readings(client: redis.Redis) -> tuple[float, int]:
+    """Redis's CPU seconds so far, and the connections it has accepted."""
+    info: dict[str, Any] = client.info()
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"]), int(info["total_connections_received"])
 
 
 async def drive(
-    app: App, server: Server | None, port: int, keys: Sequence[str], clients: int, warmup: float, duration: float
+    app: App,
+    server: Server | None,
+    store: redis.Redis | None,
+    port: int,
+    keys: Sequence[str],
+    clients: int,
+    warmup: float,
+    duration: float,
 ) -> tuple[Tally, dict[str, float]]:
     """Warm up, then measure ``duration`` seconds; readings at both ends of the window."""
     tally, run = Tally(), uuid.uuid4().hex[:8]
@@ -372,6 +381,9 @@ async def drive(
         if server is not None:
             readings["server" + suffix] = server.cpu_seconds()
             readings["trips" + suffix] = server.round_trips()
+        if store is not None:
+            readings["redis" + suffix], connections = redis_readings(store)
+            readings["connections" + suffix] = connections
 
     tasks = [client(app, i, clients, port, keys, tally, run) for i in range(clients)]
     await asyncio.gather(*tasks, mark(tally.start, "0"), mark(tally.end, "1"))
@@ -385,16 +397,14 @@ def measure(app: App, redis_url: str, keys: Sequence[str], clients: int, args: a
     server = Server(app, redis_url, keys, folder)
     try:
         server.wait_ready()
-        redis0 = redis_cpu(store)
-        tally, r = asyncio.run(drive(app, server, server.port, keys, clients, args.warmup, args.duration))
-        redis1 = redis_cpu(store)
+        tally, r = asyncio.run(drive(app, server, store, server.port, keys, clients, args.warmup, args.duration))
     finally:
         server.stop()
         store.close()
-    return summarise(app, clients, tally, args.duration, r, redis1 - redis0)
+    return summarise(app, clients, tally, args.duration, r)
 
 
-def summarise(app: App, clients: int, tally: Tally, seconds: float, r: dict[str, float], redis: float) -> Measure:
+def summarise(app: App, clients: int, tally: Tally, seconds: float, r: dict[str, float]) -> Measure:
     lat = sorted(tally.latencies)
     if not lat:
         raise SystemExit(f"{app}: no request completed in the measured window")
@@ -406,7 +416,8 @@ def summarise(app: App, clients: int, tally: Tally, seconds: float, r: dict[str,
         p50_ms=lat[len(lat) // 2] * 1000,
         p99_ms=lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000,
         server_cpu=r.get("server1", 0) - r.get("server0", 0),
-        redis_cpu=redis,
+        redis_cpu=r.get("redis1", 0) - r.get("redis0", 0),
+        connections=int(r.get("connections1", 0) - r.get("connections0", 0)),
         client_cpu=r["cpu1"] - r["cpu0"],
         round_trips=int(r.get("trips1", 0) - r.get("trips0", 0)),
         statuses=dict(sorted(tally.statuses.items())),
@@ -419,7 +430,8 @@ def line(m: Measure) -> str:
     return (
         f"  {m.app:<6} {m.clients:>2} clients: {m.per_second:>7,.0f} req/s  p50 {m.p50_ms:6.2f} ms  "
         f"p99 {m.p99_ms:6.2f} ms  server CPU {m.server_ms:.3f} ms/req  Redis CPU {m.redis_cpu / m.requests * 1e6:.0f} "
-        f"us/req  {m.trips:.2f} RT/req  load generator {m.client_cores:.2f} cores  statuses {m.statuses}"
+        f"us/req  {m.trips:.3f} RT/req ({m.connections} new connections)  load generator {m.client_cores:.2f} cores"
+        f"  statuses {m.statuses}"
         + (f"\n    UNEXPECTED replies: {m.unexpected}, the first: {m.sample[:300]!r}" if m.unexpected else "")
     )
 
@@ -488,8 +500,8 @@ def against(url: str, keys: Sequence[str], args: argparse.Namespace) -> None:
     """Drive a server somebody else started (say, under a profiler): req/s, latency, the generator's CPU."""
     port = int(url.rstrip("/").rpartition(":")[2])
     for clients in args.clients:
-        tally, r = asyncio.run(drive(args.app, None, port, keys, clients, args.warmup, args.duration))
-        print(line(summarise(args.app, clients, tally, args.duration, r, 0.0)))
+        tally, r = asyncio.run(drive(args.app, None, None, port, keys, clients, args.warmup, args.duration))
+        print(line(summarise(args.app, clients, tally, args.duration, r)))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

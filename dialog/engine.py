@@ -161,8 +161,10 @@ class _Base:
                 return turn.decide(ctx, Understanding(Intent.UNCLEAR, None, None, unreadable=""))
             # A booked call can still be moved or cancelled: its words are read as answers too.
             pending = ctx.record.state in _PENDING or ctx.record.booked is not None
-            # the pending proposal's lead: "yes, book the call with Dana" confirms a call with Dana
-            lead = ctx.record.proposal.lead if ctx.record.proposal is not None else None
+            # the pending booking proposal's lead: "yes, book the call with Dana" confirms a call
+            # with Dana (never a proposed move or cancellation of the booked call)
+            p = ctx.record.proposal
+            lead = p.lead if p is not None and p.kind == "book" else None
             if (pending, lead) not in heard:
                 heard[pending, lead] = understand(said, pending=pending, lead=lead)
             u = heard[pending, lead]

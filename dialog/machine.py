@@ -96,6 +96,7 @@ class Fact(enum.StrEnum):
     TIME = "time"  # the words name a day or time
     SAME_TIME = "same_time"  # ... the proposal's own, said with only affirmative words
     BEGUN = "begun"  # the proposal's slot has begun
+    REQUEST = "request"  # the words ask for a new call ("schedule a call with ...")
 
 
 class Act(enum.StrEnum):
@@ -217,6 +218,8 @@ RULES: tuple[Rule, ...] = (
     _rule(_PUBLIC, _C.PROPOSE, Trigger.PROPOSE, Act.SEARCH, Outcome.PROPOSED),
     # Nothing pending: a new request; a change of the booked call; else say how things stand.
     _rule(_NOTHING_PENDING, _C.SCHEDULE, Trigger.PROPOSE, Act.SEARCH, Outcome.PROPOSED),
+    # a new request whose day cannot be read: asked about, whatever expired before it
+    _rule(_NOTHING_PENDING, _C.UNREADABLE, Trigger.REPROMPT, Act.STAY, Outcome.REPROMPTED, when=(_F.REQUEST,)),
     _rule(_NOTHING_PENDING, _WORDS, Trigger.ACKNOWLEDGE, Act.STAY, Outcome.EXPIRED,
           when=(_F.EXPIRED,)),
     _rule(_DONE, (_C.RESCHEDULE, _C.CORRECTION), Trigger.PROPOSE_MOVE, Act.SEARCH, Outcome.PROPOSED,

@@ -238,6 +238,8 @@ def _facts(ctx: Context, u: Understanding, anchor: dt.datetime | None, requested
         facts.add(Fact.LEAD)
     if requested is not None:
         facts.add(Fact.TIME)
+    if u.intent is Intent.SCHEDULE:
+        facts.add(Fact.REQUEST)
     proposal, request = record.proposal, record.request
     if record.state is State.AWAITING_CONFIRMATION and proposal is not None:
         if proposal.kind != "book":

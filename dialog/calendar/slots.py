@@ -12,7 +12,8 @@ from dialog.calendar.base import Calendar, Interval, Schedule, zone
 def grid(schedule: Schedule, day: dt.date) -> tuple[dt.datetime, ...]:
     """Slot starts of one local day, in order (none on a day off); kept per schedule and day."""
     s = schedule
-    return _grid(s.timezone, s.working_days, s.day_start, s.day_end, s.slot_minutes, day)
+    # tuple(): a schedule made with model_copy(update=...) is not validated, and may hold a list
+    return _grid(s.timezone, tuple(s.working_days), s.day_start, s.day_end, s.slot_minutes, day)
 
 
 @functools.lru_cache(maxsize=4096)

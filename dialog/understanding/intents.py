@@ -319,15 +319,24 @@ def _understand(text: str, pending: bool) -> Understanding:
         and not _CORRECTION_CUES.isdisjoint(said.tokens)
     ):
         return Understanding(Intent.CORRECTION, None, lead)  # "instead of Dana, book Priya Nair": same time
-    if pending and intent is not Intent.SCHEDULE and "cancel" not in said.tokens and not cancelling(said):
+    negated_booking = _NEGATED_BOOKING.search(said.padded) is not None  # "no, don't book it with Dana"
+    naming = pending and intent is not Intent.SCHEDULE and not negated_booking
+    if naming and "cancel" not in said.tokens and not cancelling(said):
         changed = _lead_change(said)
         if changed is not None and (said.scan.when is None or intent is Intent.RESCHEDULE):
             return Understanding(Intent.CORRECTION, said.scan.when, changed)
     if said.scan.unreadable is not None and intent in _USES_TIME:
         return Understanding(intent, None, lead, unreadable=said.scan.unreadable)
-    cancels = intent is Intent.REFUSE and _CANCELLATION.search(said.padded, said.tokens) is not None
+    # "cancel the call" names a cancellation; "don't cancel the call" refuses one
+    cancels = intent is Intent.REFUSE and cancelling(said) and _NEGATED_CANCEL.search(said.padded) is None
     affirms = intent is Intent.RESCHEDULE and _affirms_time(said)
     return Understanding(intent, said.scan.when, lead, cancels, affirms=affirms)
+
+
+# A negation right before the verb (a word such as "please" or "the call" may stand between).
+_NEGATION = r" (?:don't|dont|do not|never|not|no need to|shouldn't|should not)(?: please| just| actually)?"
+_NEGATED_CANCEL: Final = re.compile(_NEGATION + r" (?:cancel|call (?:it |the call )?off|drop|scrap|remove|delete)\b")
+_NEGATED_BOOKING: Final = re.compile(_NEGATION + r" (?:book|schedule|set (?:it |one |that )?up|make)\b")
 
 
 def cancelling(said: _Said) -> bool:

@@ -1,15 +1,18 @@
 """The spoken loop of issue 15 as a table: free-form recognition vs the grammar the engine exports.
 
     .venv/bin/python benchmarks/voice.py [--voices en-us,en-gb] [--speeds 140,180] [--workers 2]
-        [--redis-url URL | --fake] [--show] [--calibrate]
+        [--modes free-form,grammar,calibrated] [--threshold 0.6] [--redis-url URL | --fake] [--show]
+        [--calibrate]
 
 Every answer in tests/voice_loop.py (DECLINES: refusals and hesitations; CONFIRMATIONS) is spoken
 by espeak-ng in each voice at each speed (words a minute), resampled to 16 kHz by sox and
-recognised by pocketsphinx twice: free-form (its default language model) and under the JSGF
-grammar the engine exported with its question. Each recognition answers its own conversation
-(its own tenant): "schedule a call with Dana Scully tomorrow at 10am" on voice, then the
-transcript with the recogniser's confidence and alternatives (tests/voice_loop.py says how they
-are computed). Real Redis (database 14 of the local server, flushed at the start) unless --fake.
+recognised by pocketsphinx (dialog/asr.py): free-form (its default language model), and under
+the JSGF grammar the engine exported with its question, with the loop's confidence and with the
+calibrated one. Each recognition answers its own conversation (its own tenant): "schedule a
+call with Dana Scully tomorrow at 10am" on voice, then the transcript with the recogniser's
+confidence and alternatives (dialog/asr.py says how they are computed), at the tenants'
+threshold (``--threshold``, default 0.6). Real Redis (database 14 of the local server, flushed at the
+start) unless --fake.
 
 Columns:
 - ``heard exactly``: the transcript is the phrase spoken;
@@ -18,15 +21,17 @@ Columns:
 - ``ms/turn``: median time of one answer turn: recognition plus the engine's turn (synthesis excluded).
 
 The second table keeps only the phrases the exported grammar offers. ``--show`` lists every false
-accept, and the confirmations that did not book under the grammar. ``--calibrate`` fits the
-recogniser's confidence (tests/voice_loop.py: WEIGHTS, ALTERNATIVES_SCALE) by log loss on voices
-the table does not use, under the exported grammar and under a grammar of every phrase.
+accept, and the confirmations that did not book under the grammar. Then, per mode, how often a
+transcript given each confidence was the phrase spoken. ``--calibrate`` fits the recogniser's
+confidences (dialog/asr.py: SCALE, GARBAGE_PENALTY; WEIGHTS, ALTERNATIVES_SCALE) by log loss on
+voices the table does not use.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import math
 import multiprocessing
 import statistics
@@ -41,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
 
-from dialog import Engine, InMemoryCalendar
+from dialog import Engine, InMemoryCalendar, Schedule
 from dialog.testing import FakeClock
 from tests import voice_loop
 from tests.voice_loop import CONFIRMATIONS, DECLINES, Heard, Scored, speak
@@ -75,7 +80,7 @@ _engine: Engine | None = None
 _speech = Path()
 
 
-def _start(redis_url: str | None, speech: str) -> None:
+def _start(redis_url: str | None, speech: str, threshold: float = 0.6) -> None:
     global _engine, _speech
     client: redis.Redis
     if redis_url is None:
@@ -84,7 +89,8 @@ def _start(redis_url: str | None, speech: str) -> None:
         client = fakeredis.FakeRedis()
     else:
         client = redis.Redis.from_url(redis_url)
-    _engine = Engine(client, calendar=InMemoryCalendar(), clock=FakeClock(MONDAY_8AM))
+    calendar = InMemoryCalendar(Schedule(voice_confidence=threshold))
+    _engine = Engine(client, calendar=calendar, clock=FakeClock(MONDAY_8AM))
     _speech = Path(speech)
     voice_loop.recogniser()  # the decoders load once per worker
 
@@ -118,13 +124,13 @@ def jobs(voices: Sequence[tuple[str, int]], modes: Sequence[str]) -> list[Job]:
     return out
 
 
-def run(all_jobs: list[Job], *, workers: int, redis_url: str | None) -> list[Result]:
+def run(all_jobs: list[Job], *, workers: int, redis_url: str | None, threshold: float = 0.6) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="voice-speech-") as speech:
         if workers <= 1 or redis_url is None:  # fakeredis lives in this process
-            _start(redis_url, speech)
+            _start(redis_url, speech, threshold)
             return [_run(j) for j in all_jobs]
         ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers, initializer=_start, initargs=(redis_url, speech)) as pool:
+        with ctx.Pool(workers, initializer=_start, initargs=(redis_url, speech, threshold)) as pool:
             return pool.map(_run, all_jobs, chunksize=4)
 
 
@@ -168,6 +174,20 @@ def tables(results: list[Result], voices: Sequence[tuple[str, int]], modes: Sequ
             print(row((f"**{mode}**", "all", "all"), mine))
 
 
+def reliability(results: list[Result], modes: Sequence[str]) -> None:
+    """How often a transcript given each confidence was what was said: is 0.6 right 6 times in 10?"""
+    print("\nheard exactly, by confidence:")
+    edges = (0.0, 0.2, 0.4, 0.6, 0.8, 1.01)
+    for mode in modes:
+        heard = [r for r in results if r.job.mode == mode and r.heard.text]
+        cells = []
+        for low, high in itertools.pairwise(edges):
+            inside = [r for r in heard if low <= r.heard.confidence < high]
+            right = sum(r.heard.text == r.job.said for r in inside)
+            cells.append(f"{low:.1f}-{min(high, 1):.1f}: {_share(right, len(inside))}")
+        print(f"  {mode:10} " + "; ".join(cells))
+
+
 def show(results: list[Result]) -> None:
     def line(r: Result) -> str:
         alternatives = ", ".join(f"{t!r} {c:.2f}" for t, c in r.heard.alternatives[:3])
@@ -206,20 +226,24 @@ def phrase_grammar() -> str:
 
 
 def calibrate(redis_url: str | None) -> None:
-    """Fit tests/voice_loop.py's WEIGHTS and ALTERNATIVES_SCALE on CALIBRATION_VOICES and print them."""
+    """Fit dialog/asr.py's confidences on CALIBRATION_VOICES and print the constants: the loop's
+    (SCALE, GARBAGE_PENALTY) under the exported grammar and a grammar of every phrase; the
+    calibrated one (WEIGHTS, ALTERNATIVES_SCALE) under the exported grammar, the one the engine uses."""
     with tempfile.TemporaryDirectory(prefix="voice-speech-") as speech:
         _start(redis_url, speech)
         assert _engine is not None
         exported = _engine.handle("calibrate", PROPOSE, channel="voice").expect
         assert exported is not None
         samples: list[tuple[str, Scored]] = []
+        on_exported: list[tuple[str, Scored]] = []
         for (voice, speed), jsgf in ((v, g) for v in CALIBRATION_VOICES for g in (exported.jsgf, phrase_grammar())):
             for said in DECLINES + CONFIRMATIONS:
                 audio = speak(said, voice=voice, speed=speed, cache=Path(speech))
                 scored = voice_loop.recogniser().score(audio, jsgf=jsgf)
                 if scored.candidates:
                     samples.append((said, scored))
-    right = [float(max(s.candidates, key=s.candidates.__getitem__) == said) for said, s in samples]
+                    if jsgf == exported.jsgf:
+                        on_exported.append((said, scored))
     fits = []
     for scale in (0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015):
         for penalty in (0, 2, 4, 6, 8, 10, 12, 15, 20):
@@ -228,9 +252,11 @@ def calibrate(redis_url: str | None) -> None:
             fits.append((loss, scale, penalty))
     loss, old_scale, penalty = min(fits)
     print(f"the loop's confidence: SCALE = {old_scale}, GARBAGE_PENALTY = {penalty} (log loss {loss:.3f})")
+    samples = on_exported
+    right = [float(max(s.candidates, key=s.candidates.__getitem__) == said) for said, s in samples]
     weights = logistic([s.features() for _, s in samples], right)  # Platt scaling
     losses = []
-    for scale in (0.0005, 0.001, 0.002, 0.003, 0.005, 0.008, 0.012, 0.02):
+    for scale in (0.001, 0.002, 0.003, 0.005, 0.008, 0.012, 0.02):
         loss, n = 0.0, 0
         for said, scored in samples:
             best = scored.calibrated(weights=weights, alternatives_scale=scale).text
@@ -250,7 +276,7 @@ def calibrate(redis_url: str | None) -> None:
 
 
 def logistic(
-    xs: Sequence[Sequence[float]], ys: Sequence[float], *, steps: int = 3000, rate: float = 0.5
+    xs: Sequence[Sequence[float]], ys: Sequence[float], *, steps: int = 2000, rate: float = 0.5
 ) -> list[float]:
     """Weights of a logistic regression of ``ys`` (0 or 1) on ``xs`` by gradient descent (a little L2)."""
     weights = [0.0] * len(xs[0])
@@ -278,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--modes", default="free-form,grammar,calibrated")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--threshold", type=float, default=0.6, help="every tenant's voice_confidence")
     parser.add_argument("--fake", action="store_true", help="fakeredis instead of Redis (one process)")
     parser.add_argument("--show", action="store_true", help="list false accepts and missed confirmations")
     parser.add_argument("--calibrate", action="store_true", help="fit the confidence's constants instead")
@@ -294,11 +321,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     voices = [(v, int(s)) for v in args.voices.split(",") for s in args.speeds.split(",")]
     modes = args.modes.split(",")
     started = time.perf_counter()
-    results = run(jobs(voices, modes), workers=args.workers, redis_url=redis_url)
+    results = run(jobs(voices, modes), workers=args.workers, redis_url=redis_url, threshold=args.threshold)
     took = time.perf_counter() - started
     print(f"{len(DECLINES)} refusals and hesitations, {len(CONFIRMATIONS)} confirmations; {len(results)} spoken turns"
           f" in {took:.0f} s ({args.workers if redis_url else 1} worker(s))")  # fmt: skip
+    print(f"threshold (voice_confidence) {args.threshold}, veto 0.2")
     tables(results, voices, modes)
+    reliability(results, modes)
     outcomes(results)
     if args.show:
         show(results)

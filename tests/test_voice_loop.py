@@ -29,11 +29,11 @@ pytestmark = pytest.mark.slow
 VOICE, SPEED = "en-us", 160
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 # The share of spoken confirmations that must book at the default threshold (0.6). Issue 15 asks
-# for 90%; measured here (en-us, 160 words a minute): 67 of 104 (64%), with no refusal booked. The
-# recogniser is the limit, not the threshold: dialog/asr.py's calibrated confidence books more and
-# then books misheard refusals too (README, Voice). A floor two points under the measured figure
+# for 90%; measured here (en-us, 160 words a minute): 75 of 104 (72%), with no refusal booked. The
+# recogniser is the limit, not the threshold: it is sometimes confidently wrong, so letting more
+# through books misheard refusals too (README, Voice). A floor two points under the measured figure
 # (the audio is the same on every run), so a regression fails; the gap is in the README.
-TRUE_ACCEPTS = 0.62
+TRUE_ACCEPTS = 0.7
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +78,7 @@ def answer(engine: Engine, said: str, tenant: str, speech: Path) -> Turn:
 
 @pytest.fixture
 def loop(engine: Engine, calendar: InMemoryCalendar, speech: Path) -> Iterator[Callable[[tuple[str, ...]], list[Turn]]]:
-    """Speak each phrase in its own conversation and tenant (so every proposal is the same slot).
-    """
+    """Speak each phrase in its own conversation and tenant (so every proposal is the same slot)."""
     tenants = itertools.count()
 
     def run(phrases: tuple[str, ...]) -> list[Turn]:

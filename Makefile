@@ -70,7 +70,7 @@ voice:
 	fi
 
 test: venv browser voice
-	$(BIN)/ruff check dialog tests
+	$(BIN)/ruff check dialog tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
@@ -90,7 +90,7 @@ soak: venv
 	$(BIN)/python -m scripts.soak --seconds $${DIALOG_SOAK_SECONDS:-600}
 
 lint: venv
-	$(BIN)/ruff check dialog tests
+	$(BIN)/ruff check dialog tests benchmarks scripts
 	$(BIN)/mypy
 
 clean:

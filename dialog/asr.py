@@ -2,7 +2,7 @@
 ``dialog voice`` hears in a WAV file and what the spoken loop (tests/voice_loop.py,
 benchmarks/voice.py) measures. ``Recogniser().recognise(audio, jsgf=...)`` gives a ``Heard``: the
 transcript ("" for nothing), its confidence and the alternatives, as an ASR service reports them.
-pocketsphinx is imported when a ``Recogniser`` is made (``pip install pocketsphinx``; sox only
+pocketsphinx is imported when a ``Recogniser`` is made (``pip install 'durable-dialog[voice]'``; sox only
 for WAV files that are not 16 kHz mono 16-bit).
 
 How it decides (each choice measured on espeak-ng speech: 2 voices, 2 speeds; benchmarks/voice.py):

@@ -55,6 +55,7 @@ EXTRAS = {
     "uvicorn": "server",
     "prometheus_client": "server",
     "starlette": "server",
+    "pocketsphinx": "voice",
 }
 
 

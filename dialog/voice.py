@@ -126,7 +126,24 @@ _SOUNDS_NEGATIVE = frozenset({"no", "not", "don't", "never", "nope"})
 
 
 def _spoken_confirmations() -> list[str]:
-    return [p for p in CONFIRM + _MORE_CONFIRM if _SOUNDS_NEGATIVE.isdisjoint(p.split())]
+    confusable = _confusable_starts()
+    return [
+        p
+        for p in CONFIRM + _MORE_CONFIRM
+        if _SOUNDS_NEGATIVE.isdisjoint(p.split()) and p.split()[0] not in confusable
+    ]
+
+
+@functools.cache
+def _confusable_starts() -> frozenset[str]:
+    """First words that a hesitation shares with a confirmation, and that do not confirm by
+    themselves: "let's wait" was heard as "let's do it" at 0.71 (benchmarks/voice.py). Such a
+    confirmation is not offered on voice: a yes misheard as a hesitation only asks again, a
+    hesitation misheard as a yes would book. Refusals are left their twins ("please don't",
+    "please do"): without "please do" in the grammar a spoken "please do" is heard as "please
+    don't", which cancels."""
+    starts = {p.split()[0] for p in HESITATE + _MORE_HESITATE}
+    return frozenset(w for w in starts if understand(w, pending=True).intent is not Intent.CONFIRM)
 
 
 def _doubts(text: str) -> bool:

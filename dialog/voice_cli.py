@@ -27,6 +27,8 @@ from dialog.results import Reply
 if TYPE_CHECKING:
     from dialog.asr import Recogniser
 
+NEEDS_VOICE_EXTRA = "dialog voice: hearing WAV files needs the voice extra: pip install 'durable-dialog[voice]'"
+
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register ``dialog voice`` on the ``dialog`` command's subparsers."""
@@ -49,7 +51,7 @@ def run(engine: Engine, args: argparse.Namespace, stdin: TextIO = sys.stdin, out
     try:
         recogniser = _recogniser() if wavs else None
     except ModuleNotFoundError:
-        print("dialog voice: hearing WAV files needs pocketsphinx: pip install pocketsphinx", file=sys.stderr)
+        print(NEEDS_VOICE_EXTRA, file=sys.stderr)
         return 2
     speaker = None if args.mute else shutil.which("espeak-ng")
     print(
@@ -67,7 +69,7 @@ def run(engine: Engine, args: argparse.Namespace, stdin: TextIO = sys.stdin, out
                 jsgf = engine.expectations(args.conversation, tenant_id=args.tenant).jsgf
                 heard = recogniser.recognise(path.read_bytes(), jsgf=jsgf, calibrated=args.calibrated)
             except ModuleNotFoundError:
-                print("dialog voice: hearing WAV files needs pocketsphinx: pip install pocketsphinx", file=sys.stderr)
+                print(NEEDS_VOICE_EXTRA, file=sys.stderr)
                 return 2
             except (OSError, ValueError, subprocess.CalledProcessError) as exc:
                 print(f"error: cannot hear {path}: {exc}", file=out)

@@ -13,7 +13,6 @@ import functools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -23,28 +22,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from benchmarks.servers import free_port as free_port  # one home: the benchmarks start servers too
 from dialog import Schedule
 from dialog.calendar.slots import grid
 
 # --- ports and processes ------------------------------------------------------------------------
-
-
-def free_port(*, bus: bool = False) -> int:
-    """A free loopback port; with ``bus``, one whose cluster bus port (port + 10000) is free too."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if not bus:
-            return port
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as other:
-            try:
-                other.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
 
 
 def wait_until(ready: Callable[[], bool], what: str, timeout: float = 15.0) -> None:

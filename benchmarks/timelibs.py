@@ -78,7 +78,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from dialog import Schedule
 from dialog.understanding import resolve_when, understand
@@ -321,7 +321,8 @@ def make_ctparse() -> Parse:
             value = value.t_from
         if not isinstance(value, Time):
             return None  # a Duration: not a moment
-        day = dt.date(value.year, value.month, value.day) if value.hasDate else None  # type: ignore[arg-type]
+        # hasDate: year, month and day are set (ctparse types them Optional)
+        day = dt.date(cast(int, value.year), cast(int, value.month), cast(int, value.day)) if value.hasDate else None
         clock: dt.time | None = None
         if value.hasTime:
             clock = dt.time(value.hour or 0, value.minute or 0)

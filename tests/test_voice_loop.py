@@ -29,11 +29,12 @@ pytestmark = pytest.mark.slow
 VOICE, SPEED = "en-us", 160
 PROPOSE = "schedule a call with Dana Scully tomorrow at 10am"
 # The share of spoken confirmations that must book at the default threshold (0.6). Issue 15 asks
-# for 90%; measured here (en-us, 160 words a minute): 75 of 104 (72%), with no refusal booked. The
+# for 90%; measured here (en-us, 160 words a minute): 74 of 104 (71%), with no refusal booked (75
+# before "let's do it" left the voice grammar: it was heard for "let's wait" and booked). The
 # recogniser is the limit, not the threshold: it is sometimes confidently wrong, so letting more
 # through books misheard refusals too (README, Voice). A floor two points under the measured figure
 # (the audio is the same on every run), so a regression fails; the gap is in the README.
-TRUE_ACCEPTS = 0.7
+TRUE_ACCEPTS = 0.69
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_spoken_refusals_and_hesitations_never_book(loop: Callable[[tuple[str, .
 
 
 def test_spoken_confirmations_book(loop: Callable[[tuple[str, ...]], list[Turn]]) -> None:
-    """Over 100 spoken confirmations: at least 90% book."""
+    """Over 100 spoken confirmations: at least TRUE_ACCEPTS book (issue 15 asks 90%; README, Voice)."""
     assert len(CONFIRMATIONS) >= 100
     turns = loop(CONFIRMATIONS)
     missed = [t for t in turns if t.outcome != "booked"]

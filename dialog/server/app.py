@@ -96,7 +96,7 @@ def create_app(
     app.state.dialog = service
     app.add_middleware(Guard, service=service)
     add_routes(app)
-    app.state.hot_path = hot = HotPath(service)
+    app.state.hot_path = hot = HotPath(service, app)
     app.build_middleware_stack = functools.partial(_stack_behind, hot, app)  # type: ignore[method-assign]
     return app
 

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
+from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,13 +42,19 @@ _HEADERS = frozenset((b"authorization", b"content-type", b"content-length", b"id
 class HotPath:
     """Answers well-formed turns itself; hands every other request to ``app`` (the full stack)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, host: FastAPI) -> None:
         self.service = service
         self.app: ASGIApp | None = None  # FastAPI's middleware stack, once built
         self.enabled = True
+        # The app as create_app left it: a host that adds or replaces an exception handler, or
+        # overrides a dependency (say, the key check), gets every request through the routes.
+        self._host = host
+        self._handlers = dict(host.exception_handlers)
 
     def wants(self, scope: Scope) -> bool:
         if not self.enabled or scope["type"] != "http" or scope["method"] != "POST":
+            return False
+        if self._host.dependency_overrides or self._host.exception_handlers != self._handlers:
             return False
         if scope.get("root_path") or scope.get("query_string"):
             return False  # a query string is refused by the routes
@@ -96,7 +103,7 @@ class HotPath:
             return None
         try:
             data = json.loads(body)  # as FastAPI reads a JSON body, then validated as it validates one
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             return None
         match = _TURN.fullmatch(scope["path"])
         assert match is not None  # wants() said so
@@ -176,10 +183,14 @@ def _message_id(key: bytes) -> str | None:
 async def _read(receive: Receive) -> tuple[list[Message], bytes | None]:
     """Every message of the request body, and the body (None if something else arrived)."""
     messages: list[Message] = []
+    size = 0
     while True:
         message = await receive()
         messages.append(message)
         if message["type"] != "http.request":
+            return messages, None
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:  # longer than declared: the routes' guard counts and refuses it
             return messages, None
         if not message.get("more_body", False):
             break

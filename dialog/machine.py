@@ -141,7 +141,8 @@ class TransitionSpec:
 @dataclass(frozen=True, slots=True)
 class Rule:
     """In ``sources``, on one of ``cues``, when every fact of ``when`` holds and none of
-    ``unless``: fire ``trigger``, build ``act``, report ``outcome`` (None: the act's own)."""
+    ``unless``: fire ``trigger``, build ``act``, report ``outcome`` (None: the act's own). A
+    search that finds no free slot fires NO_SLOT instead and reports ``none_free``."""
 
     sources: tuple[Node, ...]
     cues: tuple[Cue, ...]
@@ -150,6 +151,7 @@ class Rule:
     outcome: Outcome | None = None
     when: frozenset[Fact] = frozenset()
     unless: frozenset[Fact] = frozenset()
+    none_free: Outcome = Outcome.NO_FREE_SLOT
 
 
 _S = State
@@ -209,6 +211,8 @@ def _rule(
         outcome,
         frozenset(when),
         frozenset(unless),
+        # a taken slot with none free after it is still told as taken
+        none_free=Outcome.SLOT_TAKEN if outcome is Outcome.SLOT_TAKEN else Outcome.NO_FREE_SLOT,
     )
 
 

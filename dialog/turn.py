@@ -406,11 +406,8 @@ def why_not_offered(ctx: Context, requested: dt.datetime) -> str:
 def _no_slot(ctx: Context, lead: str, anchor: dt.datetime, rule: Rule, kind: str, node: Node | None) -> Step:
     request = Request(lead=lead, anchor=_epoch(anchor), kind=kind)
     booking = ctx.record.booking if kind == "move" else None
-    # the rule's outcome when a taken slot had none free after it; else there is no free slot
-    outcome = Outcome.SLOT_TAKEN if rule.outcome is Outcome.SLOT_TAKEN else Outcome.NO_FREE_SLOT
-    no_slot = Rule(rule.sources, rule.cues, Trigger.NO_SLOT, Act.SEARCH, outcome)
-    record = _advance(ctx, no_slot, node, proposal=None, request=request, booking=booking)
-    return Step(record, outcome, requested=anchor, event=_moving(ctx, kind))
+    record = _advance(ctx, rule, node, Trigger.NO_SLOT, proposal=None, request=request, booking=booking)
+    return Step(record, rule.none_free, requested=anchor, event=_moving(ctx, kind))
 
 
 def _moving(ctx: Context, kind: str) -> Event | None:
@@ -447,11 +444,15 @@ def _outcome(rule: Rule) -> Outcome:
     return rule.outcome
 
 
-def _advance(ctx: Context, rule: Rule, node: Node | None = None, **changes: object) -> Record:
-    """The record after the rule's arrow, fired from ``node`` (default: the stored state)."""
+def _advance(
+    ctx: Context, rule: Rule, node: Node | None = None, none_free: Trigger | None = None, **changes: object
+) -> Record:
+    """The record after the rule's arrow, fired from ``node`` (default: the stored state); with
+    ``none_free`` (NO_SLOT), the arrow its search takes when no slot is free."""
     source = node_of(ctx.record) if node is None else node
-    dest = fire(source, rule.trigger)
-    last = LastTransition(trigger=rule.trigger, source=public(source), outcome=_outcome(rule))
+    trigger, outcome = (rule.trigger, _outcome(rule)) if none_free is None else (none_free, rule.none_free)
+    dest = fire(source, trigger)
+    last = LastTransition(trigger=trigger, source=public(source), outcome=outcome)
     return msgspec.structs.replace(ctx.record, state=public(dest), last=last, updated=_stamp(ctx), **changes)
 
 
